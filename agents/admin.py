@@ -1,0 +1,160 @@
+"""Topic administration and consumer-group moves: ``newsfeed topics`` and ``newsfeed reprocess``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError
+
+from agents.app import client_options
+from pipeline.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """How one topic is created."""
+
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The public topics with their partitions and retention (and the internal prepared stream)."""
+
+    def retention(days: float) -> dict[str, str]:
+        return {"retention.ms": str(int(days * _DAY_MS)), "max.message.bytes": str(settings.max_item_bytes * 4)}
+
+    out = settings.output_retention_days
+    return [
+        TopicSpec(settings.topic("raw"), settings.raw_partitions, retention(settings.raw_retention_days)),
+        TopicSpec(settings.topic("search"), settings.raw_partitions, retention(out)),
+        TopicSpec(settings.topic("duplicates"), settings.raw_partitions, retention(out)),
+        # Alerts are keyed by alert id: compaction keeps the latest of each, retention bounds the rest.
+        TopicSpec(settings.topic("alerts"), 1, {**retention(out), "cleanup.policy": "compact,delete"}),
+        TopicSpec(settings.topic("deadletter"), 1, retention(settings.deadletter_retention_days)),
+        TopicSpec(f"{settings.app_id}-prepared", settings.dedupe_partitions, retention(settings.raw_retention_days)),
+    ]
+
+
+async def create_topics(settings: Settings) -> dict[str, str]:
+    """Create every topic that does not exist yet; returns ``{name: "created" | "exists"}``."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        result: dict[str, str] = {}
+        missing = []
+        for spec in topic_specs(settings):
+            if spec.name in existing:
+                result[spec.name] = "exists"
+            else:
+                missing.append(
+                    NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config)
+                )
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between the listing and now: the outcome is the same
+            for topic in missing:
+                result[topic.name] = "created"
+        log.info("topics_created", topics=result)
+        return result
+    finally:
+        await admin.close()
+
+
+async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
+    """Partitions, replication factor and the retention/compaction config of each topic."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        names = [spec.name for spec in topic_specs(settings)]
+        existing = set(await admin.list_topics())
+        present = [name for name in names if name in existing]
+        described = {t["topic"]: t for t in await admin.describe_topics(present)} if present else {}
+        configs: dict[str, dict[str, str]] = {}
+        if present:
+            resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in present]
+            for response in await admin.describe_configs(resources):
+                for resource in response.resources:
+                    name = resource[3]
+                    configs[name] = {entry[0]: entry[1] for entry in resource[4]}
+        rows = []
+        for name in names:
+            if name not in described:
+                rows.append({"topic": name, "exists": False})
+                continue
+            partitions = described[name]["partitions"]
+            config = configs.get(name, {})
+            rows.append(
+                {
+                    "topic": name,
+                    "exists": True,
+                    "partitions": len(partitions),
+                    "replication_factor": len(partitions[0]["replicas"]) if partitions else 0,
+                    "retention_ms": config.get("retention.ms"),
+                    "cleanup_policy": config.get("cleanup.policy"),
+                }
+            )
+        return rows
+    finally:
+        await admin.close()
+
+
+class WorkerRunningError(RuntimeError):
+    """The pipeline's consumer group has live members: offsets cannot be moved under them."""
+
+
+async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None]:
+    """Move the pipeline's consumer group on ``<prefix>.raw`` to the first offsets at or after ``since``.
+
+    Returns:
+        ``{partition: offset}``; None where the partition has nothing that recent (moved to its end).
+
+    Raises:
+        WorkerRunningError: a worker of the group is running.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        for description in await admin.describe_consumer_groups([settings.app_id]):
+            for group in description.groups:
+                state, members = group[2], group[5]
+                if members or state not in {"Empty", "Dead", ""}:
+                    raise WorkerRunningError(
+                        f"consumer group {settings.app_id!r} is {state} with {len(members)} member(s): stop the workers first"
+                    )
+    finally:
+        await admin.close()
+    topic = settings.topic("raw")
+    consumer = AIOKafkaConsumer(group_id=settings.app_id, enable_auto_commit=False, **client_options(settings))
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            raise ValueError(f"topic {topic} does not exist")
+        found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
+        ends = await consumer.end_offsets(partitions)
+        moves: dict[int, int | None] = {}
+        offsets = {}
+        for tp in partitions:
+            hit = found.get(tp)
+            offsets[tp] = hit.offset if hit is not None else ends[tp]
+            moves[tp.partition] = hit.offset if hit is not None else None
+        await consumer.commit(offsets)
+        log.info("group_moved", group=settings.app_id, topic=topic, since=since.isoformat(), offsets=moves)
+        return moves
+    finally:
+        await consumer.stop()

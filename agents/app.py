@@ -1,0 +1,176 @@
+"""The one place that builds the Faust app and the Kafka clients, from the settings object."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from agents.transport import Transport
+from pipeline.settings import Settings
+
+_DAY_SECONDS = 86_400.0
+
+
+class NewsfeedApp(faust.App):
+    """A Faust app whose Kafka transport takes the consumer fetch wait from the settings."""
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topics the worker reads and writes."""
+
+    raw: faust.TopicT
+    prepared: faust.TopicT
+    search: faust.TopicT
+    duplicates: faust.TopicT
+    alerts: faust.TopicT
+    deadletter: faust.TopicT
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The dedupe and alert state: RocksDB stores backed by changelog topics."""
+
+    items: Any
+    bands: Any
+    fired: Any
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.security_protocol not in {"SSL", "SASL_SSL"}:
+        return None
+    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    if settings.ssl_certfile:
+        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+    return context
+
+
+def _credentials(settings: Settings) -> Any:
+    context = _ssl_context(settings)
+    if settings.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get() if settings.sasl_password else None,
+            mechanism=settings.sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def bootstrap_servers(settings: Settings) -> list[str]:
+    """The broker list as ``host:port`` strings, for plain aiokafka clients."""
+    servers = []
+    for part in settings.broker.split(";"):
+        address = part.strip().split("://", 1)[-1].rstrip("/")
+        if address:
+            servers.append(address if ":" in address else f"{address}:9092")
+    return servers
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for aiokafka producers, consumers and admin clients (CLI commands, tests)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers(settings),
+        "security_protocol": settings.security_protocol,
+    }
+    context = _ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.get() if settings.sasl_password else None
+    return options
+
+
+def build_app(settings: Settings) -> NewsfeedApp:
+    """Build the Faust app: no agents yet; ``agents.worker.build`` adds topics, tables and agents."""
+    app = NewsfeedApp(
+        settings.app_id,
+        broker=settings.broker,
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        processing_guarantee=settings.processing_guarantee,
+        topic_partitions=settings.dedupe_partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_seconds,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.heartbeat_interval_seconds,
+        broker_request_timeout=max(40.0, settings.session_timeout_seconds + 5),
+        broker_rebalance_timeout=max(20.0, settings.session_timeout_seconds * 2),
+        producer_linger_ms=settings.producer_linger_ms,
+        producer_max_request_size=settings.max_item_bytes * 4,
+        consumer_max_fetch_size=settings.max_item_bytes * 2,
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        worker_redirect_stdouts=False,
+        table_cleanup_interval=3600.0,
+        stream_wait_empty=False,
+    )
+    app.conf.newsfeed_fetch_max_wait_ms = settings.fetch_max_wait_ms  # type: ignore[attr-defined]
+    return app
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    """Declare the public topics and the internal prepared stream on ``app``."""
+
+    def public(name: str, *, partitions: int | None = None, days: float, compacted: bool = False) -> faust.TopicT:
+        return app.topic(
+            settings.topic(name),
+            partitions=partitions,
+            retention=days * _DAY_SECONDS,
+            compacting=compacted or None,
+            deleting=True,
+            replicas=settings.replication_factor,
+            internal=True,
+        )
+
+    return Topics(
+        raw=public("raw", partitions=settings.raw_partitions, days=settings.raw_retention_days),
+        prepared=app.topic(
+            f"{settings.app_id}-prepared",
+            partitions=settings.dedupe_partitions,
+            retention=settings.raw_retention_days * _DAY_SECONDS,
+            replicas=settings.replication_factor,
+            internal=True,
+        ),
+        search=public("search", partitions=settings.raw_partitions, days=settings.output_retention_days),
+        duplicates=public("duplicates", partitions=settings.raw_partitions, days=settings.output_retention_days),
+        alerts=public("alerts", partitions=1, days=settings.output_retention_days),
+        deadletter=public("deadletter", partitions=1, days=settings.deadletter_retention_days),
+    )
+
+
+def declare_tables(app: faust.App, settings: Settings) -> Tables:
+    """Declare the dedupe index and the alert ledger: co-partitioned with the prepared stream."""
+
+    def table(name: str) -> Any:
+        return app.Table(
+            name,
+            partitions=settings.dedupe_partitions,
+            key_type=str,
+            value_type=bytes,
+            help=f"newsfeed {name}",
+        )
+
+    return Tables(items=table("dedupe-items"), bands=table("dedupe-bands"), fired=table("alerts-fired"))
+
+
+__all__ = ["TP", "NewsfeedApp", "Tables", "Topics", "bootstrap_servers", "build_app", "client_options", "declare_tables", "declare_topics"]

@@ -1,0 +1,129 @@
+"""The ``newsfeed`` command: load the settings, configure logging, dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC
+
+import orjson
+import structlog
+
+from agents.logs import configure_logging
+from pipeline.dates import parse_published
+from pipeline.settings import Settings, SettingsError
+
+log = structlog.get_logger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsfeed", description="Clean, deduplicate and tag news on Kafka.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("worker", help="run a stream worker (several form one consumer group)")
+
+    topics = commands.add_parser("topics", help="create or describe the topics")
+    topics.add_argument("action", choices=["create", "describe"])
+
+    replay = commands.add_parser("replay", help="publish archived items (JSON lines, .gz, directories) to raw")
+    replay.add_argument("paths", nargs="+", metavar="PATH")
+    replay.add_argument("--rate", type=float, default=None, help="items per second (default: as fast as possible)")
+    replay.add_argument("--limit", type=int, default=None, help="stop after this many lines")
+    replay.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
+    replay.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    replay.add_argument("--live", action="store_true", help="do not mark the items as replay (they may alert)")
+
+    subscribe = commands.add_parser("subscribe", help="print what arrives on a topic")
+    subscribe.add_argument("topic", help="search, duplicates, alerts, deadletter, raw (or a full topic name)")
+    subscribe.add_argument("--from-beginning", action="store_true")
+    subscribe.add_argument("--group", default=None, help="consumer group (default: none, nothing committed)")
+    subscribe.add_argument("--max-messages", type=int, default=None)
+    subscribe.add_argument("--timeout", type=float, default=None, help="stop after this many idle seconds")
+    subscribe.add_argument("--format", choices=["json", "pretty"], default="json")
+
+    process = commands.add_parser("process", help="run the pipeline offline over files; JSON lines to stdout")
+    process.add_argument("paths", nargs="+", metavar="FILE", help="JSON-lines files, .gz, or - for stdin")
+    process.add_argument("--replay", action="store_true", help="treat the items as a backfill (no alerts)")
+
+    reprocess = commands.add_parser("reprocess", help="move the worker group on raw to a timestamp")
+    reprocess.add_argument("--since", required=True, help="ISO 8601 time (UTC if no zone)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``newsfeed`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.stderr.write(f"newsfeed: {error}\n")
+        return 2
+    fmt = settings.log_format if args.command == "worker" or not sys.stderr.isatty() else "console"
+    configure_logging(settings.log_level, fmt)
+    return _dispatch(args, settings)
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "worker":
+        from agents.worker import run
+
+        run(settings)
+        return 0
+    if args.command == "process":
+        from agents.offline import process
+
+        process(settings, args.paths, sys.stdout.buffer, replay=args.replay)
+        return 0
+    if args.command == "topics":
+        from agents.admin import create_topics, describe_topics
+
+        if args.action == "create":
+            result = asyncio.run(create_topics(settings))
+            _write(result)
+        else:
+            for row in asyncio.run(describe_topics(settings)):
+                _write(row)
+        return 0
+    if args.command == "replay":
+        from agents.replay import replay
+
+        summary = asyncio.run(
+            replay(settings, args.paths, rate=args.rate, limit=args.limit, dry_run=args.dry_run,
+                   progress=False if args.no_progress else None, live=args.live)
+        )  # fmt: skip
+        _write(summary.as_dict())
+        return 0
+    if args.command == "subscribe":
+        from agents.subscribe import subscribe
+
+        asyncio.run(
+            subscribe(settings, args.topic, from_beginning=args.from_beginning, group=args.group,
+                      max_messages=args.max_messages, timeout=args.timeout, fmt=args.format)
+        )  # fmt: skip
+        return 0
+    if args.command == "reprocess":
+        from agents.admin import WorkerRunningError, reprocess
+
+        since = parse_published(args.since)
+        if since is None:
+            sys.stderr.write(f"newsfeed: cannot read {args.since!r} as a time\n")
+            return 2
+        try:
+            moves = asyncio.run(reprocess(settings, since.astimezone(UTC)))
+        except WorkerRunningError as error:
+            sys.stderr.write(f"newsfeed: {error}\n")
+            return 1
+        _write({"since": since.isoformat(), "offsets": {str(k): v for k, v in moves.items()}})
+        return 0
+    raise AssertionError(args.command)
+
+
+def _write(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

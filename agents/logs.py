@@ -1,0 +1,63 @@
+"""Logging, configured once: structlog for the service, with the stdlib loggers of faust, mode and aiokafka
+rendered through the same processors, so every line has one shape (JSON in production)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import orjson
+import structlog
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.processors.StackInfoRenderer(),
+]
+
+
+def _orjson_dumps(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Route structlog and stdlib logging to standard error, in one format.
+
+    Args:
+        level: The level for the service and the libraries under it.
+        fmt: ``json`` for one JSON object a line, ``console`` for a coloured terminal view.
+    """
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            *_SHARED,
+            structlog.processors.format_exc_info if fmt == "json" else structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if fmt == "json" else structlog.processors.StackInfoRenderer(),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The libraries under the worker are chatty at INFO; their warnings and errors still show.
+    for noisy in ("aiokafka", "kafka", "faust.transport", "faust.tables", "mode.timers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,59 @@
+"""Prometheus metrics of one worker, served at ``/metrics`` on its web port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _LagCollector(Collector):
+    def __init__(self, read_lag: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
+        self._read_lag = read_lag
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "newsfeed_consumer_lag", "Messages not yet read, per topic partition", labels=["topic", "partition"]
+        )
+        for topic, partition, lag in self._read_lag():
+            family.add_metric([topic, str(partition)], lag)
+        yield family
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The worker's counters and histograms, in their own registry."""
+
+    registry: CollectorRegistry
+    items_in: Counter
+    items_out: Counter
+    dead_letters: Counter
+    duplicates: Counter
+    tags: Counter
+    alerts: Counter
+    latency: Histogram
+
+    @classmethod
+    def create(cls, read_lag: Callable[[], Iterable[tuple[str, int, int]]] | None = None) -> Metrics:
+        """A fresh registry with every metric; ``read_lag`` yields ``(topic, partition, lag)`` on scrape."""
+        registry = CollectorRegistry()
+        if read_lag is not None:
+            registry.register(_LagCollector(read_lag))
+        return cls(
+            registry=registry,
+            items_in=Counter("newsfeed_items_in", "Items taken by a stage", ["stage"], registry=registry),
+            items_out=Counter("newsfeed_items_out", "Messages sent, per stage and topic", ["stage", "topic"], registry=registry),
+            dead_letters=Counter("newsfeed_dead_letters", "Items dead-lettered, by reason", ["reason"], registry=registry),
+            duplicates=Counter("newsfeed_duplicates", "Duplicates found, by kind", ["kind"], registry=registry),
+            tags=Counter("newsfeed_tags", "Tags assigned, per topic", ["topic"], registry=registry),
+            alerts=Counter("newsfeed_alerts", "Alerts raised, per rule", ["rule"], registry=registry),
+            latency=Histogram(
+                "newsfeed_processing_seconds", "Processing time per item and stage", ["stage"],
+                buckets=_LATENCY_BUCKETS, registry=registry,
+            ),
+        )  # fmt: skip

@@ -1,0 +1,98 @@
+"""The worker: the app with its topics, tables and agents, its health and metrics pages, and its run loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import orjson
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agents import dedupe, intake
+from agents.app import NewsfeedApp, Tables, Topics, build_app, declare_tables, declare_topics
+from agents.metrics import Metrics
+from pipeline.process import Pipeline
+from pipeline.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """Everything an agent needs, built once per worker."""
+
+    settings: Settings
+    app: NewsfeedApp
+    topics: Topics
+    tables: Tables
+    pipeline: Pipeline
+    metrics: Metrics
+
+    @staticmethod
+    def encode(value: Any) -> bytes:
+        """Serialise an output record."""
+        return orjson.dumps(value)
+
+
+def _lag(app: faust.App) -> Iterable[tuple[str, int, int]]:
+    consumer = app.consumer
+    for tp in sorted(consumer.assignment()):
+        high = consumer.highwater(tp)
+        read = consumer._read_offset.get(tp)  # noqa: SLF001 - faust exposes no public read position
+        if high is None:
+            continue
+        yield tp.topic, tp.partition, max(0, high - (read + 1 if read is not None else 0))
+
+
+def build(settings: Settings) -> Wiring:
+    """Build the worker's app with its topics, tables, agents and web pages."""
+    app = build_app(settings)
+    topics = declare_topics(app, settings)
+    tables = declare_tables(app, settings)
+    pipeline = Pipeline.from_settings(settings, items=tables.items, bands=tables.bands, fired=tables.fired)
+    metrics = Metrics.create(lambda: _lag(app))
+    wiring = Wiring(settings, app, topics, tables, pipeline, metrics)
+    intake.register(wiring)
+    dedupe.register(wiring)
+    _pages(wiring)
+    return wiring
+
+
+def _pages(wiring: Wiring) -> None:
+    app = wiring.app
+    state = {"started": False}
+
+    async def on_started() -> None:
+        state["started"] = True
+        log.info("worker_ready", app_id=wiring.settings.app_id, web=f"{wiring.settings.web_host}:{wiring.settings.web_port}")
+
+    app.on_startup_finished = on_started
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        recovered = app.tables.recovery.completed.is_set()
+        assigned = bool(app.consumer.assignment()) if state["started"] else False
+        ready = state["started"] and recovered and not app.rebalancing
+        body = {"ready": ready, "started": state["started"], "recovered": recovered,
+                "rebalancing": bool(app.rebalancing), "assigned": assigned}  # fmt: skip
+        return web.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(wiring.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def run(settings: Settings) -> None:
+    """Run a worker until SIGTERM or SIGINT; offsets of what was processed are committed on the way out."""
+    wiring = build(settings)
+    worker = faust.Worker(
+        wiring.app,
+        loglevel=settings.log_level,
+        override_logging=False,
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    worker.execute_from_commandline()

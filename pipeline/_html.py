@@ -1,0 +1,191 @@
+"""HTML detection and text extraction for the clean stage.
+
+Feed snippets (a few ``<p>``) go through selectolax (lexbor), which is fast. Whole pages
+(navigation, related links, comments, scripts) go through trafilatura, which finds the
+article among them but costs milliseconds, so it is used only for page-sized HTML.
+
+Lexbor's tree builder scans the stack of open elements for every block start tag, which
+is quadratic in nesting depth (200,000 nested ``<div>`` take minutes). Block tags are
+therefore replaced by a paragraph marker *before* parsing: the parser then sees only
+inline and raw-text elements, which it handles in linear time. Pathologically deep
+inline nesting falls back to plain tag stripping.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+from selectolax.lexbor import LexborHTMLParser
+
+from pipeline._text import decode_entities
+
+MARK: Final = "\x1e"
+"""Paragraph marker put where block tags stood; ``_text.prepare`` removes it from input."""
+
+_INLINE = (
+    "a|abbr|acronym|b|bdi|bdo|big|cite|code|data|del|dfn|em|font|i|ins|kbd|mark|nobr|q|"
+    "rp|rt|ruby|s|samp|small|span|strike|strong|sub|sup|time|tt|u|var|wbr"
+)
+# Elements whose content is never article text. They are kept as tags (not replaced by
+# the marker) so the parser can find and drop them.
+_DROPPED = (
+    "applet|audio|button|canvas|datalist|embed|iframe|input|map|math|meter|noembed|"
+    "noframes|noscript|object|option|progress|script|select|style|svg|template|"
+    "textarea|title|video"
+)
+_DROPPED_TAGS: Final = _DROPPED.split("|")
+
+# Any other start or end tag (block, structural or unknown) becomes a paragraph marker.
+# ``[^<>]*`` cannot run past the next ``<``, so the scan stays linear on broken markup.
+_BLOCK_TAG = re.compile(
+    rf"</?(?!(?:{_INLINE}|{_DROPPED})\b)[A-Za-z][^<>]*>|<!--[^<>]*-->|<![A-Za-z][^<>]*>"
+)
+_MARK_REF = re.compile(r"&#(?:0*30|[xX]0*1[eE]);?")
+
+# Evidence that a string is HTML rather than text that uses angle brackets (Reuters
+# writes tickers as ``<AXP>``): a known tag, lower case for the one-letter names.
+_HTML_HINT = re.compile(
+    r"<(?:/?(?:p|a|b|i|u)|/?(?:[Dd][Ii][Vv]|[Bb][Rr]|[Hh][1-6]|[Ll][Ii]|[Uu][Ll]|[Oo][Ll]|"
+    r"[Tt][Aa][Bb][Ll][Ee]|[Tt][Dd]|[Tt][Rr]|[Ss][Pp][Aa][Nn]|[Ee][Mm]|[Ss][Tt][Rr][Oo][Nn][Gg]|"
+    r"[Ii][Mm][Gg]|[Ff][Ii][Gg][Uu][Rr][Ee]|[Bb][Ll][Oo][Cc][Kk][Qq][Uu][Oo][Tt][Ee]|"
+    r"[Ss][Cc][Rr][Ii][Pp][Tt]|[Ss][Tt][Yy][Ll][Ee]|[Hh][Tt][Mm][Ll]|[Bb][Oo][Dd][Yy]|"
+    r"[Aa][Rr][Tt][Ii][Cc][Ll][Ee]|[Ss][Ee][Cc][Tt][Ii][Oo][Nn]|[Hh][Rr]|[Pp][Rr][Ee]))"
+    r"(?:\s[^<>]*)?/?>|<!(?:--|[Dd][Oo][Cc][Tt][Yy][Pp][Ee])"
+)
+_PAGE_HINT = re.compile(r"<(?:html|head|body)\b|<!doctype\s+html", re.IGNORECASE)
+_PAGE_PART = re.compile(r"<(?:article|nav|header|footer|main|aside)\b", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*?(/?)>")
+_VOID = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+
+_PAGE_MIN_CHARS: Final = 20_000
+"""HTML smaller than this is a snippet even if it carries ``<article>``/``<nav>`` tags."""
+_LARGE_CHARS: Final = 100_000
+"""HTML larger than this with many tags is treated as a page even without ``<html>``."""
+_TAGS_BEFORE_DEPTH_CHECK: Final = 5_000
+_MAX_DEPTH: Final = 400
+_MAX_PAGE_CHARS: Final = 5_000_000
+
+# trafilatura logs every page it finds no article in; that is expected here.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+
+
+def looks_like_html(text: str) -> bool:
+    """Return True when the text carries real HTML markup (not just ``<TICKER>``)."""
+    return "<" in text and _HTML_HINT.search(text) is not None
+
+
+def is_page(html: str) -> bool:
+    """Return True for page-sized HTML that needs article extraction, not just stripping."""
+    if _PAGE_HINT.search(html):
+        return True
+    if len(html) >= _PAGE_MIN_CHARS and _PAGE_PART.search(html):
+        return True
+    return len(html) >= _LARGE_CHARS and html.count("<") > 1_000
+
+
+def snippet_text(html: str) -> str:
+    """Extract the text of an HTML snippet, blocks (paragraphs, headings...) split by MARK.
+
+    Entities are decoded; inline markup is dropped without adding spaces; scripts, styles,
+    forms and embedded media are dropped with their content. Whitespace is not yet folded.
+    """
+    if "&#" in html:
+        html = _MARK_REF.sub("", html)
+    marked = _BLOCK_TAG.sub(MARK, html)
+    if marked.count("<") > _TAGS_BEFORE_DEPTH_CHECK and _too_deep(marked):
+        return _strip_tags(marked)
+    tree = LexborHTMLParser(marked)
+    tree.strip_tags(_DROPPED_TAGS)
+    body = tree.body
+    return body.text() if body is not None else ""
+
+
+def page_text(html: str) -> str | None:
+    """Extract the main article text of a whole page with trafilatura.
+
+    Returns:
+        The article text with one paragraph per line, or None when trafilatura finds no
+        article or the page is too large or too deeply nested to parse safely.
+    """
+    if len(html) > _MAX_PAGE_CHARS or _too_deep(html):
+        return None
+    # Imported here: trafilatura pulls in lxml, courlan, htmldate... (~0.3 s) and most
+    # items never need it.
+    import trafilatura
+
+    try:
+        return trafilatura.extract(
+            html,
+            output_format="txt",
+            favor_precision=True,
+            include_comments=False,
+            include_tables=True,
+            include_images=False,
+            include_links=False,
+            with_metadata=False,
+            config=_trafilatura_config(),
+        )
+    except Exception:  # noqa: BLE001 - third-party parser on hostile input; fall back.
+        return None
+
+
+_CONFIG_CACHE: list[object] = []
+
+
+def _trafilatura_config() -> object:
+    if not _CONFIG_CACHE:
+        from trafilatura.settings import use_config
+
+        config = use_config()
+        # The default timeout uses SIGALRM, which only works on the main thread.
+        config.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")
+        _CONFIG_CACHE.append(config)
+    return _CONFIG_CACHE[0]
+
+
+def _too_deep(html: str) -> bool:
+    """Cheaply estimate element nesting; True when it exceeds what parsers handle well."""
+    depth = 0
+    for match in _ANY_TAG.finditer(html):
+        closing, name, self_closing = match.groups()
+        if closing:
+            depth = max(0, depth - 1)
+        elif not self_closing and name.lower() not in _VOID:
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return True
+    return False
+
+
+def _strip_tags(html: str) -> str:
+    """Fallback extraction without a parser: drop dropped-element bodies and all tags."""
+    # str.lower() can change the length of non-ASCII text; only ASCII case matters here.
+    lowered = html.translate(_ASCII_LOWER)
+    next_at = {tag: lowered.find(f"<{tag}") for tag in _STRIPPED_BODIES}
+    pieces: list[str] = []
+    pos = 0
+    while True:
+        for tag, at in next_at.items():
+            if 0 <= at < pos:
+                next_at[tag] = lowered.find(f"<{tag}", pos)
+        hits = [(at, tag) for tag, at in next_at.items() if at >= 0]
+        if not hits:
+            pieces.append(html[pos:])
+            break
+        start, tag = min(hits)
+        pieces.append(html[pos:start])
+        end = lowered.find(f"</{tag}", start)
+        if end < 0:
+            break
+        close = lowered.find(">", end)
+        pos = len(html) if close < 0 else close + 1
+    text = _ANY_TAG.sub("", "".join(pieces))
+    return decode_entities(text)
+
+
+_STRIPPED_BODIES: Final = ("script", "style", "template", "svg", "noscript", "textarea")
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

@@ -1,0 +1,110 @@
+"""Unicode and whitespace normalisation for the clean stage.
+
+Everything here is cheap on clean input: each repair runs only when a fast check finds
+something to repair, because most feed items need none of it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+import ftfy
+
+# C0 controls except tab and newline, DEL, lone surrogates (orjson and lexbor refuse them)
+# and the two non-characters. Carriage returns are handled as line breaks, not removed.
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# C1 controls; removed only after ftfy has had its chance to use them for repairs.
+_C1_CHARS = re.compile("[\x80-\x9f]")
+_LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+# Zero-width and invisible formatting characters that only hide word boundaries or join
+# halves of a word.
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+# Space characters other than the plain space and newline; folded to a plain space.
+_ODD_SPACE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+# A UTF-8 lead byte misread as cp1252/latin-1, followed by a misread continuation byte:
+# the signature of mojibake such as "Ã©" or "â€™".
+_MOJIBAKE = re.compile(
+    "[\u00c2\u00c3\u00c4\u00c5\u00d0\u00d1\u00e2]"
+    "[\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+# A complete character reference; bare ampersands (AT&T, R&D) are left alone.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_SPACES = re.compile(" {2,}")
+
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    unescape_html=False,
+    remove_terminal_escapes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    normalization=None,
+    explain=False,
+)
+
+
+def prepare(text: str) -> str:
+    """Make raw input safe to parse: controls, NUL, surrogates gone; line breaks as ``\\n``.
+
+    Mojibake is repaired here too (with ftfy), but only when the cheap check finds it.
+
+    Args:
+        text: The raw item text, HTML or plain.
+
+    Returns:
+        The text with only tab, newline and printable characters left.
+    """
+    if _BAD_CHARS.search(text):
+        text = _BAD_CHARS.sub("", text)
+    if "\r" in text or _LINE_BREAKS.search(text):
+        text = _LINE_BREAKS.sub("\n", text)
+    if _MOJIBAKE.search(text):
+        text = ftfy.fix_text(text, _FTFY_CONFIG)
+        text = _BAD_CHARS.sub("", text)
+    if _C1_CHARS.search(text):
+        text = _C1_CHARS.sub("", text)
+    return text
+
+
+def finish(text: str) -> str:
+    """Normalise extracted text: NFC, invisible characters dropped, odd spaces folded.
+
+    Newlines are kept; runs of spaces become one space. Lines are not stripped here.
+    """
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        if _INVISIBLE.search(text):
+            text = _INVISIBLE.sub("", text)
+    if _ODD_SPACE.search(text):
+        text = _ODD_SPACE.sub(" ", text)
+    if "  " in text:
+        text = _SPACES.sub(" ", text)
+    return text
+
+
+def decode_entities(text: str) -> str:
+    """Decode complete character references, repeating for double-escaped text.
+
+    Only ``&name;`` / ``&#n;`` forms are decoded, so ``AT&T`` or ``&para`` in prose is
+    never turned into another character.
+    """
+    for _ in range(3):
+        if "&" not in text or not _ENTITY.search(text):
+            break
+        text = _ENTITY.sub(_unescape_one, text)
+    return text
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    decoded = html.unescape(match.group(0))
+    # html.unescape maps invalid code points to U+FFFD and controls to themselves.
+    return _BAD_CHARS.sub("", decoded)
+
+
+def fold_line(line: str) -> str:
+    """Collapse all whitespace in one line to single spaces and strip the ends."""
+    return " ".join(line.split())

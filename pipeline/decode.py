@@ -1,0 +1,134 @@
+"""Decode and validate one raw message of ``news.raw``, before any expensive work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import xxhash
+
+from pipeline.canonical_url import canonical_url
+from pipeline.dates import isoformat, parse_published
+from pipeline.records import RawItem
+from pipeline.settings import Settings
+
+_KNOWN = frozenset({"id", "body", "url", "source", "title", "published_at", "language"})
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why a message cannot become an item; it goes to the dead letter."""
+
+    reason: str
+    """A stable snake_case code."""
+    detail: str
+    """A sentence for the operator."""
+    stage: str = "decode"
+    """``decode`` (not a JSON object) or ``validate`` (an object with bad fields)."""
+    item_id: str | None = None
+    """The item's id, when it had a usable one."""
+
+
+def decode(raw: bytes, settings: Settings) -> RawItem | Rejected:
+    """Turn the bytes of one ``news.raw`` message into a validated item.
+
+    Limits are checked before the work they protect: the byte size before parsing, field sizes
+    before cleaning. Nesting is bounded by orjson (1024 levels).
+    """
+    if len(raw) > settings.max_item_bytes:
+        return Rejected("too_large", f"item is {len(raw)} bytes; the limit is {settings.max_item_bytes}")
+    if not raw.strip():
+        return Rejected("empty_message", "the message is empty")
+    payload = raw[len(_BOM) :] if raw.startswith(_BOM) else raw
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        reason = "invalid_utf8" if _invalid_utf8(payload) else "invalid_json"
+        return Rejected(reason, f"not valid JSON: {_short(str(error))}")
+    if not isinstance(data, dict):
+        return Rejected("not_an_object", f"expected a JSON object, got {type(data).__name__}")
+    return _validate(data, settings)
+
+
+def _validate(data: dict[str, Any], settings: Settings) -> RawItem | Rejected:
+    raw_id = data.get("id")
+    item_id: str | None = None
+    if raw_id is not None:
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+            return _invalid("invalid_id", "id must be a string or an integer", None)
+        item_id = str(raw_id).strip()
+        if not item_id:
+            item_id = None
+        elif len(item_id) > settings.max_id_chars:
+            return _invalid("invalid_id", f"id is {len(item_id)} characters; the limit is {settings.max_id_chars}", None)
+        elif not item_id.isprintable():
+            return _invalid("invalid_id", "id holds control characters", None)
+    body = data.get("body")
+    if body is None:
+        return _invalid("missing_body", "the item has no body", item_id)
+    if not isinstance(body, str):
+        return _invalid("invalid_body", f"body must be a string, got {type(body).__name__}", item_id)
+    if not body.strip():
+        return _invalid("missing_body", "the body is empty", item_id)
+    if len(body) > settings.max_body_chars:
+        return _invalid("body_too_large", f"body is {len(body)} characters; the limit is {settings.max_body_chars}", item_id)
+    fields: dict[str, str | None] = {}
+    for name in ("url", "source", "title", "language"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            return _invalid(f"invalid_{name}", f"{name} must be a string, got {type(value).__name__}", item_id)
+        if value is not None and len(value) > settings.max_field_chars:
+            return _invalid(f"invalid_{name}", f"{name} is longer than {settings.max_field_chars} characters", item_id)
+        fields[name] = _printable(value) if value else None
+    warnings: list[str] = []
+    url = canonical_url(fields["url"]) if fields["url"] else None
+    if fields["url"] and url is None:
+        warnings.append("url_invalid")
+    published_raw = data.get("published_at")
+    published = parse_published(published_raw)
+    if published_raw not in (None, "") and published is None:
+        warnings.append("published_at_unparseable")
+    id_source = "feed"
+    if item_id is None:
+        if url:
+            item_id, id_source = "url-" + xxhash.xxh3_64_hexdigest(url.encode()), "url"
+        else:
+            item_id, id_source = "content-" + xxhash.xxh3_64_hexdigest(body.encode("utf-8", "surrogatepass")), "content"
+    language = (fields["language"] or "en").strip().lower().replace("_", "-")[:16] or "en"
+    return RawItem(
+        id=item_id,
+        id_source=id_source,  # type: ignore[arg-type]
+        body=body,
+        source=fields["source"],
+        url=url,
+        title=fields["title"],
+        published_at=isoformat(published) if published else None,
+        language=language,
+        extra={key: value for key, value in data.items() if key not in _KNOWN},
+        warnings=tuple(warnings),
+    )
+
+
+def _invalid(reason: str, detail: str, item_id: str | None) -> Rejected:
+    return Rejected(reason, detail, stage="validate", item_id=item_id)
+
+
+def _printable(value: str) -> str:
+    text = value.replace("\x00", "")
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.split())
+
+
+def _invalid_utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

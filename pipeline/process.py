@@ -1,0 +1,210 @@
+"""The whole path of one item, as both the agents and ``newsfeed process`` run it.
+
+Two steps, because the second needs state shared by every copy of a story:
+
+- ``prepare`` (stateless, parallel): decode, validate, clean, fingerprint and tag.
+- ``settle`` (stateful, one shard per language): dedupe, alerts and routing to the output topics.
+
+State lives in the stores given to ``Pipeline``: dicts offline, Faust tables in the worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import defaultdict
+from collections.abc import MutableMapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from pipeline.alerts import Rule, default_rules_path, evaluate, load_rules
+from pipeline.clean import clean
+from pipeline.dates import isoformat, parse_published
+from pipeline.deadletter import dead_letter
+from pipeline.decode import Rejected, decode
+from pipeline.dedupe import DedupeIndex
+from pipeline.fingerprint import Fingerprint, fingerprint
+from pipeline.records import Cleaned, Dateline, DeadLetter, Origin, RawItem, Tag
+from pipeline.route import route
+from pipeline.settings import Settings
+from pipeline.tag import Tagger
+
+Store = MutableMapping[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An item after the stateless stages: what the intake step hands to the dedupe step."""
+
+    item: RawItem
+    cleaned: Cleaned
+    tags: tuple[Tag, ...]
+    fingerprint: Fingerprint
+    origin: Origin
+    ingested_at: str
+    raw: bytes
+    """The original message, kept so a failure in the dedupe step can still dead-letter it."""
+
+    @property
+    def event_time(self) -> str:
+        """The time that decides dedupe windows and alert age: publication, else ingestion."""
+        return self.item.published_at or self.ingested_at
+
+    def to_bytes(self) -> bytes:
+        """Serialise for the internal prepared topic."""
+        return orjson.dumps(
+            {
+                "item": asdict(self.item),
+                "cleaned": asdict(self.cleaned),
+                "tags": [asdict(tag) for tag in self.tags],
+                "fingerprint": base64.b64encode(self.fingerprint.to_bytes()).decode("ascii"),
+                "origin": asdict(self.origin),
+                "ingested_at": self.ingested_at,
+                "raw": base64.b64encode(self.raw).decode("ascii"),
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Prepared:
+        """Read what ``to_bytes`` wrote."""
+        obj = orjson.loads(data)
+        item = obj["item"]
+        cleaned = obj["cleaned"]
+        dateline = cleaned.get("dateline")
+        return cls(
+            item=RawItem(**{**item, "warnings": tuple(item["warnings"])}),
+            cleaned=Cleaned(**{**cleaned, "dateline": Dateline(**dateline) if dateline else None}),
+            tags=tuple(Tag(t["topic"], t["score"], tuple(t["evidence"])) for t in obj["tags"]),
+            fingerprint=Fingerprint.from_bytes(base64.b64decode(obj["fingerprint"])),
+            origin=Origin(**obj["origin"]),
+            ingested_at=obj["ingested_at"],
+            raw=base64.b64decode(obj["raw"]),
+        )
+
+
+class StageTimer:
+    """Collects per-stage durations (ns) for ``make bench``; the service runs without one."""
+
+    def __init__(self) -> None:
+        self.samples: defaultdict[str, list[int]] = defaultdict(list)
+        self._last = 0
+
+    def start(self) -> None:
+        """Begin timing one item."""
+        self._last = time.perf_counter_ns()
+
+    def lap(self, stage: str) -> None:
+        """Record the time since the previous lap under ``stage``."""
+        now = time.perf_counter_ns()
+        self.samples[stage].append(now - self._last)
+        self._last = now
+
+
+class Pipeline:
+    """The stages of newsfeed over a given set of state stores."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tagger: Tagger,
+        rules: list[Rule],
+        items: Store,
+        bands: Store,
+        fired: Store,
+        timer: StageTimer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tagger = tagger
+        self.rules = rules
+        self.index = DedupeIndex(items, bands, window=settings.dedupe_window)
+        self.fired = fired
+        self.timer = timer
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, items: Store, bands: Store, fired: Store, timer: StageTimer | None = None
+    ) -> Pipeline:
+        """Load the taxonomy and the alert rules the settings name (the shipped ones by default)."""
+        tagger = Tagger.from_path(settings.taxonomy_path) if settings.taxonomy_path else Tagger.default()
+        rules = load_rules(settings.rules_path or default_rules_path())
+        return cls(settings, tagger=tagger, rules=rules, items=items, bands=bands, fired=fired, timer=timer)
+
+    def prepare(self, raw: bytes, origin: Origin, now: datetime) -> Prepared | DeadLetter:
+        """Decode, validate, clean, fingerprint and tag one raw message."""
+        timer = self.timer
+        if timer:
+            timer.start()
+        item = decode(raw, self.settings)
+        if timer:
+            timer.lap("decode")
+        if isinstance(item, Rejected):
+            return dead_letter(
+                raw, origin, reason=item.reason, detail=item.detail, stage=item.stage, item_id=item.item_id, now=now
+            )
+        stage = "clean"
+        try:
+            cleaned = clean(item.body, item.title)
+            if timer:
+                timer.lap("clean")
+            if not cleaned.body.strip():
+                return dead_letter(
+                    raw, origin, reason="empty_after_cleaning", detail="no article text is left after cleaning",
+                    stage="clean", item_id=item.id, now=now,
+                )  # fmt: skip
+            stage = "fingerprint"
+            print_ = fingerprint(cleaned.body)
+            if timer:
+                timer.lap("fingerprint")
+            stage = "tag"
+            tags = tuple(self.tagger.tag(cleaned.title, cleaned.body))
+            if timer:
+                timer.lap("tag")
+        except Exception as error:  # noqa: BLE001 - a poison item must not stop the stream: it is dead-lettered
+            return dead_letter(
+                raw, origin, reason="stage_error", detail=f"{stage} raised {type(error).__name__}: {error}",
+                stage=stage, item_id=item.id, now=now,
+            )  # fmt: skip
+        return Prepared(item, cleaned, tags, print_, origin, isoformat(now), raw)
+
+    def settle(self, prepared: Prepared, now: datetime) -> list[Any]:
+        """Dedupe, raise alerts and route one prepared item; returns the output messages."""
+        timer = self.timer
+        if timer:
+            timer.start()
+        event_time = parse_published(prepared.event_time) or now
+        decision = self.index.decide(prepared.item.id, prepared.fingerprint, event_time)
+        if timer:
+            timer.lap("dedupe")
+        alerts = evaluate(
+            self.rules,
+            item_id=prepared.item.id,
+            cluster_id=decision.cluster_id,
+            title=prepared.cleaned.title,
+            url=prepared.item.url,
+            source=prepared.item.source,
+            body=prepared.cleaned.body,
+            tags=prepared.tags,
+            published_at=parse_published(prepared.item.published_at),
+            now=now,
+            max_age=self.settings.alert_max_age,
+            replay=prepared.origin.replay,
+            fired=self.fired,
+        )
+        if timer:
+            timer.lap("alerts")
+        messages = route(prepared, decision, alerts, self.settings)
+        if timer:
+            timer.lap("route")
+        return messages
+
+    def fail(self, prepared: Prepared, error: Exception, now: datetime) -> DeadLetter:
+        """The dead letter for an item whose dedupe step raised."""
+        return dead_letter(
+            prepared.raw, prepared.origin, reason="stage_error",
+            detail=f"dedupe raised {type(error).__name__}: {error}", stage="dedupe",
+            item_id=prepared.item.id, now=now,
+        )  # fmt: skip

@@ -1,0 +1,220 @@
+"""The tag stage: score an article against the taxonomy's topics in one pass over the text.
+
+Every phrase of every topic goes into one Aho-Corasick automaton, run once over a folded copy
+of title and body (lowercased, hyphens and dashes as spaces, curly apostrophes straight,
+whitespace collapsed: the same folding the phrases get). Folding keeps character positions,
+so evidence is sliced from the text as written. Word boundaries are checked on each match, so
+``Taiwan`` matches ``Taiwan's`` and ``Taiwan-based`` but not ``Taiwanese`` (list that too).
+
+A topic's score is the weighted sum of its phrase occurrences (at most ``max_hits`` per phrase),
+each multiplied by the title or lead boost where it stands, minus exclusion penalties. Inside
+one topic, overlapping matches resolve leftmost-longest (``Taiwan Strait`` is one match, not
+two), and an exclusion cancels the topic's matches it overlaps (``trade-off``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick_rs
+
+from pipeline.records import Tag
+from pipeline.taxonomy import Taxonomy, Topic, default_path, load_taxonomy
+
+__all__ = ["LEAD_MAX_CHARS", "Tagger", "fold"]
+
+LEAD_MAX_CHARS = 500
+"""The lead is the body's first two sentences, cut at this many characters."""
+
+_WS_RE = re.compile(r"\s+")
+_SENTENCE_END_RE = re.compile("[.!?][\"'\u201d\u2019)\\]]*\\s+(?=[\"\u201c\u2018'(]?[A-Z0-9])")
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_/"
+_FOLD_TABLE = str.maketrans(
+    {**{ch: " " for ch in _DASHES}, "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"}
+)
+_TITLE_SEP = " | "
+
+_POS, _EXC = 0, 1
+
+
+def _lower(text: str) -> str:
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    # A few characters lowercase to two (e.g. U+0130); keep positions aligned with the text.
+    return "".join(c if len(lc := c.lower()) != 1 else lc for c in text)
+
+
+def fold(text: str) -> str:
+    """Fold a phrase the way texts are folded before matching (for the taxonomy's phrases)."""
+    return _WS_RE.sub(" ", _lower(text).translate(_FOLD_TABLE)).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Role:
+    """What one automaton pattern means for one topic."""
+
+    topic: int
+    kind: int
+    weight: float
+    context: frozenset[int]
+    """Pattern indexes of which one must be present (empty: no condition)."""
+
+
+@dataclass(slots=True)
+class _Hit:
+    start: int
+    end: int
+    pattern: int
+    weight: float
+    context: frozenset[int]
+
+
+def _lead_length(body: str) -> int:
+    """Return how many characters of ``body`` (already stripped) form its lead."""
+    head = body[: LEAD_MAX_CHARS + 1]
+    end = min(len(body), LEAD_MAX_CHARS)
+    found = 0
+    for match in _SENTENCE_END_RE.finditer(head):
+        if match.start() < 20:  # a dateline or an initial, not a sentence
+            continue
+        found += 1
+        if found == 2:
+            end = min(end, match.start() + 1)
+            break
+    return end
+
+
+class Tagger:
+    """Tags articles with the topics of a taxonomy."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        """Compile the taxonomy's phrases into one automaton."""
+        self.taxonomy = taxonomy
+        self._topics: tuple[Topic, ...] = taxonomy.topics
+        index: dict[str, int] = {}
+        roles: list[list[_Role]] = []
+
+        def pattern(text: str) -> int:
+            key = fold(text)
+            if key not in index:
+                index[key] = len(roles)
+                roles.append([])
+            return index[key]
+
+        for t, topic in enumerate(self._topics):
+            for phrase in topic.phrases:
+                ctx = frozenset(pattern(c) for c in phrase.context)
+                roles[pattern(phrase.text)].append(_Role(t, _POS, phrase.weight, ctx))
+            for exclusion in topic.exclusions:
+                roles[pattern(exclusion.text)].append(_Role(t, _EXC, exclusion.penalty, frozenset()))
+        self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
+        self._automaton = ahocorasick_rs.AhoCorasick(
+            list(index), matchkind=ahocorasick_rs.MATCHKIND_STANDARD
+        )
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Tagger:
+        """Build a tagger from a taxonomy file (raises ``TaxonomyError`` if it is bad)."""
+        return cls(load_taxonomy(path))
+
+    @classmethod
+    def default(cls) -> Tagger:
+        """Build a tagger from the shipped taxonomy."""
+        return cls.from_path(default_path())
+
+    @property
+    def topic_ids(self) -> tuple[str, ...]:
+        """The ids of the taxonomy's topics, in file order."""
+        return tuple(t.id for t in self._topics)
+
+    def tag(self, title: str | None, body: str) -> list[Tag]:
+        """Return the topics the article passes, highest score first.
+
+        Args:
+            title: the headline, if any; matches there get the title boost.
+            body: the article text; matches in its first sentences get the lead boost.
+        """
+        title_n = _WS_RE.sub(" ", title).strip() if title else ""
+        body = body.strip()
+        body_n = _WS_RE.sub(" ", body)
+        lead_n = len(_WS_RE.sub(" ", body[: _lead_length(body)]))
+        if title_n:
+            text = title_n + _TITLE_SEP + body_n
+            body_start = len(title_n) + len(_TITLE_SEP)
+        else:
+            text, body_start = body_n, 0
+        title_end, lead_end = len(title_n), body_start + lead_n
+        folded = _lower(text).translate(_FOLD_TABLE)
+        try:
+            matches = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+        except UnicodeEncodeError:  # lone surrogates cannot be handed to the automaton
+            folded = folded.encode("utf-8", "replace").decode("utf-8")
+            matches = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+
+        size = len(folded)
+        present: set[int] = set()
+        hits: dict[int, list[_Hit]] = {}
+        vetoes: dict[int, list[tuple[int, int, float]]] = {}
+        for pat, start, end in matches:
+            if (start > 0 and folded[start - 1].isalnum()) or (end < size and folded[end].isalnum()):
+                continue
+            present.add(pat)
+            for role in self._roles[pat]:
+                if role.kind == _POS:
+                    hits.setdefault(role.topic, []).append(_Hit(start, end, pat, role.weight, role.context))
+                else:
+                    vetoes.setdefault(role.topic, []).append((start, end, role.weight))
+
+        tags: list[Tag] = []
+        for t, topic_hits in hits.items():
+            tag = self._score(self._topics[t], topic_hits, vetoes.get(t, []), present, text,
+                              title_end, body_start, lead_end)
+            if tag is not None:
+                tags.append(tag)
+        tags.sort(key=lambda tag: (-tag.score, tag.topic))
+        return tags
+
+    @staticmethod
+    def _score(topic: Topic, hits: list[_Hit], vetoes: Sequence[tuple[int, int, float]],
+               present: set[int], text: str, title_end: int, body_start: int,
+               lead_end: int) -> Tag | None:
+        """Score one topic from its matches; ``None`` when it stays under the threshold."""
+        hits.sort(key=lambda h: (h.start, h.start - h.end))
+        kept: list[_Hit] = []
+        last_end = -1
+        for hit in hits:
+            if hit.start < last_end:
+                continue  # inside a longer match of the same topic
+            if hit.context and hit.context.isdisjoint(present):
+                continue
+            if any(s < hit.end and hit.start < e for s, e, _ in vetoes):
+                continue
+            kept.append(hit)
+            last_end = hit.end
+        if not kept:
+            return None
+        boosts: dict[int, list[float]] = {}
+        for hit in kept:
+            if hit.start < title_end:
+                boost = topic.title_boost
+            elif body_start <= hit.start < lead_end:
+                boost = topic.lead_boost
+            else:
+                boost = 1.0
+            boosts.setdefault(hit.pattern, []).append(boost * hit.weight)
+        score = 0.0
+        for values in boosts.values():
+            values.sort(reverse=True)
+            score += sum(values[: topic.max_hits])
+        score -= sum(penalty for _, _, penalty in vetoes)
+        if score < topic.threshold:
+            return None
+        evidence: dict[str, str] = {}
+        for hit in kept:
+            written = text[hit.start : hit.end]
+            evidence.setdefault(written.casefold(), written)
+        return Tag(topic=topic.id, score=round(score, 3), evidence=tuple(evidence.values()))

@@ -1,0 +1,242 @@
+"""Integration fixtures: the real local Kafka broker, workers as subprocesses, and bounded waits on topics.
+
+The broker is started by ``make test`` (scripts/test.sh); run alone, these fixtures start it themselves with
+the same script. A broker that cannot be reached is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from agents.admin import create_topics
+from agents.app import client_options
+from pipeline.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+NEWSFEED = Path(sys.executable).with_name("newsfeed")
+READY_TIMEOUT = 90.0
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """The broker's URL; starts the local broker when nothing runs it yet, and stops only what it started."""
+    url = os.environ.get("NEWSFEED_TEST_BROKER")
+    started = False
+    if url is None:
+        port = os.environ.get("KAFKA_PORT", "9092")
+        url = f"kafka://127.0.0.1:{port}"
+        status = subprocess.run([ROOT / "scripts" / "kafka.sh", "status"], capture_output=True, check=False)
+        if status.returncode != 0:
+            subprocess.run([ROOT / "scripts" / "kafka.sh", "up"], check=True)
+            started = True
+    host, port = url.split("://", 1)[-1].split(";")[0].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10):
+        pass  # raises when no broker answers: integration tests fail, never skip
+    yield url
+    if started:
+        subprocess.run([ROOT / "scripts" / "kafka.sh", "down"], check=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """One isolated newsfeed deployment: its own topic prefix, consumer group and state directory."""
+
+    env: dict[str, str]
+    settings: Settings
+    workdir: Path
+    workers: list[Worker] = field(default_factory=list)
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+
+class Worker:
+    """A ``newsfeed worker`` subprocess; its log lines are collected for assertions and diagnosis."""
+
+    def __init__(self, stack: Stack, name: str, extra_env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.port = _free_port()
+        env = {**stack.env, "NEWSFEED_WEB_PORT": str(self.port), **(extra_env or {})}
+        env["NEWSFEED_DATA_DIR"] = str(stack.workdir / f"state-{name}")
+        self.log_path = stack.workdir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(  # noqa: S603 - our own entry point
+            [str(NEWSFEED), "worker"], env=env, cwd=stack.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self._log.write(raw)
+            self._log.flush()
+            line = raw.decode("utf-8", "replace")
+            self.lines.append(line)
+            if '"worker_ready"' in line:
+                self._ready.set()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
+        """Block until the worker logs ``worker_ready``; returns the seconds it took."""
+        started = time.monotonic()
+        while not self._ready.wait(0.2):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker {self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"worker {self.name} not ready after {timeout}s:\n{self.tail()}")
+        return time.monotonic() - started
+
+    def tail(self, n: int = 40) -> str:
+        return "".join(self.lines[-n:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        """Send ``sig`` and wait for the process to exit; returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return int(self.proc.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to commit or flush."""
+        self.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def make_stack(broker: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """A factory of isolated deployments (unique prefix and group per test); stops their workers after."""
+    stacks: list[Stack] = []
+
+    def make(**overrides: str) -> Stack:
+        tag = uuid.uuid4().hex[:10]
+        env = {
+            key: value for key, value in os.environ.items() if not key.startswith("NEWSFEED_")
+        } | {
+            "NEWSFEED_BROKER": broker,
+            "NEWSFEED_TOPIC_PREFIX": f"t{tag}",
+            "NEWSFEED_APP_ID": f"newsfeed-t{tag}",
+            "NEWSFEED_RAW_PARTITIONS": "4",
+            "NEWSFEED_LOG_FORMAT": "json",
+            "NEWSFEED_SESSION_TIMEOUT_SECONDS": "6",
+            "NEWSFEED_HEARTBEAT_INTERVAL_SECONDS": "1",
+            "NEWSFEED_ALERT_MAX_AGE_HOURS": "24",
+        }
+        env.update(overrides)
+        workdir = tmp_path / tag
+        workdir.mkdir()
+        settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("NEWSFEED_")})
+        asyncio.run(create_topics(settings))
+        stack = Stack(env=env, settings=settings, workdir=workdir)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        for worker in stack.workers:
+            worker.stop()
+
+
+@pytest.fixture
+def start_worker() -> Callable[..., Worker]:
+    """Start a worker of ``stack`` and wait until it is ready."""
+
+    def start(stack: Stack, name: str = "w1", *, wait: bool = True, **extra_env: str) -> Worker:
+        worker = Worker(stack, name, extra_env)
+        stack.workers.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    return start
+
+
+@pytest.fixture
+async def producer(broker: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer for the test's raw messages."""
+    settings = Settings.from_env({}, broker=broker)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", linger_ms=5, max_request_size=16_000_000)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def publish(producer: AIOKafkaProducer, stack: Stack, values: list[bytes | dict[str, Any]], **kw: Any) -> None:
+    """Publish raw items to the stack's raw topic (dicts are JSON-encoded; key = id when there is one)."""
+    futures = []
+    for value in values:
+        data = orjson.dumps(value) if isinstance(value, dict) else value
+        key = str(value["id"]).encode() if isinstance(value, dict) and value.get("id") else None
+        futures.append(await producer.send(stack.topic("raw"), value=data, key=key, **kw))
+    await asyncio.gather(*futures)
+
+
+async def collect(
+    stack: Stack,
+    topics: list[str],
+    *,
+    until: Callable[[list[dict[str, Any]]], bool],
+    timeout: float = 60.0,
+) -> list[dict[str, Any]]:
+    """Read ``topics`` from the beginning until ``until(messages)`` holds; fails after ``timeout`` seconds.
+
+    Each message is ``{"topic", "key", "value", "partition", "offset"}`` with the value decoded from JSON.
+    """
+    names = [stack.topic(t) for t in topics]
+    consumer = AIOKafkaConsumer(
+        *names, auto_offset_reset="earliest", enable_auto_commit=False, **client_options(stack.settings)
+    )
+    await consumer.start()
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(messages):
+            if time.monotonic() > deadline:
+                seen = [(m["topic"], m["key"]) for m in messages]
+                raise AssertionError(f"condition not met within {timeout}s; saw {len(messages)}: {seen[:50]}")
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    messages.append(
+                        {
+                            "topic": record.topic.split(".", 1)[1],
+                            "key": record.key.decode() if record.key is not None else None,
+                            "value": orjson.loads(record.value) if record.value else None,
+                            "partition": record.partition,
+                            "offset": record.offset,
+                        }
+                    )
+    finally:
+        await consumer.stop()
+    return messages
+
+
+def by_topic(messages: list[dict[str, Any]], topic: str) -> list[dict[str, Any]]:
+    """The messages of one topic (short name)."""
+    return [m for m in messages if m["topic"] == topic]

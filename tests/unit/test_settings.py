@@ -1,0 +1,74 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.settings import Secret, Settings, SettingsError, parse_bool
+
+
+def test_defaults_name_the_public_topics() -> None:
+    settings = Settings.from_env({})
+    assert settings.topic("raw") == "news.raw"
+    assert settings.topic("deadletter") == "news.deadletter"
+    assert settings.raw_partitions == 4
+    assert settings.web_host == "127.0.0.1"
+
+
+def test_environment_is_read_and_converted() -> None:
+    settings = Settings.from_env(
+        {
+            "NEWSFEED_BROKER": "kafka://k1:9092;kafka://k2:9092",
+            "NEWSFEED_TOPIC_PREFIX": "staging",
+            "NEWSFEED_RAW_PARTITIONS": "8",
+            "NEWSFEED_DEDUPE_WINDOW_DAYS": "2.5",
+            "NEWSFEED_WEB_ENABLED": "off",
+            "NEWSFEED_DATA_DIR": "/var/lib/newsfeed",
+            "HOME": "/root",
+        }
+    )
+    assert settings.topic("search") == "staging.search"
+    assert settings.raw_partitions == 8
+    assert settings.dedupe_window == timedelta(days=2.5)
+    assert settings.web_enabled is False
+    assert settings.data_dir == Path("/var/lib/newsfeed")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("off", False)])
+def test_booleans_are_parsed(raw: str, expected: bool) -> None:
+    assert parse_bool("X", raw) is expected
+
+
+def test_a_non_boolean_is_an_error_not_true() -> None:
+    with pytest.raises(SettingsError, match="NEWSFEED_WEB_ENABLED"):
+        Settings.from_env({"NEWSFEED_WEB_ENABLED": "maybe"})
+
+
+def test_unknown_variable_is_rejected() -> None:
+    with pytest.raises(SettingsError, match="NEWSFEED_BROKRE"):
+        Settings.from_env({"NEWSFEED_BROKRE": "kafka://x:1"})
+
+
+def test_bad_number_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="NEWSFEED_RAW_PARTITIONS"):
+        Settings.from_env({"NEWSFEED_RAW_PARTITIONS": "four"})
+
+
+def test_out_of_range_values_are_rejected() -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({"NEWSFEED_RAW_PARTITIONS": "0"})
+    with pytest.raises(SettingsError):
+        Settings.from_env({"NEWSFEED_PROCESSING_GUARANTEE": "maybe_once"})
+
+
+def test_password_is_a_secret_that_never_shows() -> None:
+    settings = Settings.from_env({"NEWSFEED_SASL_PASSWORD": "hunter2", "NEWSFEED_SASL_USERNAME": "svc"})
+    assert isinstance(settings.sasl_password, Secret)
+    assert settings.sasl_password.get() == "hunter2"
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.sasl_password)
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        settings.broker = "kafka://elsewhere:9092"  # type: ignore[misc]
