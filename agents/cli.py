@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     process = commands.add_parser("process", help="run the pipeline offline over files; JSON lines to stdout")
     process.add_argument("paths", nargs="+", metavar="FILE", help="JSON-lines files, .gz, or - for stdin")
     process.add_argument("--replay", action="store_true", help="treat the items as a backfill (no alerts)")
+    process.add_argument(
+        "--window-days", type=float, default=None,
+        help="dedupe window by event time (default: the whole input, however many years it spans)",
+    )  # fmt: skip
 
     reprocess = commands.add_parser("reprocess", help="move the worker group on raw to a timestamp")
     reprocess.add_argument("--since", required=True, help="ISO 8601 time (UTC if no zone)")
@@ -74,7 +78,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "process":
         from agents.offline import process
 
-        process(settings, args.paths, sys.stdout.buffer, replay=args.replay)
+        process(settings, args.paths, sys.stdout.buffer, replay=args.replay, window_days=args.window_days)
         return 0
     if args.command == "topics":
         from agents.admin import create_topics, describe_topics

@@ -58,6 +58,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The libraries under the worker are chatty at INFO; their warnings and errors still show.
+    # The libraries under the worker are chatty at INFO; their warnings and errors still show (all at DEBUG).
     for noisy in ("aiokafka", "kafka", "faust.transport", "faust.tables", "mode.timers"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)

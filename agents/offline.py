@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import IO
 
@@ -37,8 +38,19 @@ def process_lines(
             yield dead_letter_message(pipeline.fail(prepared, error, now), settings)
 
 
-def process(settings: Settings, paths: list[str], out: IO[bytes], *, replay: bool = False) -> int:
-    """Write one ``{"topic", "key", "value"}`` JSON line per output message; returns the count."""
+ARCHIVE_WINDOW_DAYS = 36_500.0
+"""Offline runs dedupe across their whole input by default: an archive mixes decades out of order, and its
+size already bounds the in-memory index."""
+
+
+def process(
+    settings: Settings, paths: list[str], out: IO[bytes], *, replay: bool = False, window_days: float | None = None
+) -> int:
+    """Write one ``{"topic", "key", "value"}`` JSON line per output message; returns the count.
+
+    ``window_days`` is the dedupe window (by event time); None means the whole input.
+    """
+    settings = replace(settings, dedupe_window_days=window_days or ARCHIVE_WINDOW_DAYS)
     pipeline = offline_pipeline(settings)
     count = 0
     for message in process_lines(pipeline, read_lines(paths), replay=replay):

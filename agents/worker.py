@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -30,6 +31,8 @@ class Wiring:
     tables: Tables
     pipeline: Pipeline
     metrics: Metrics
+    started: threading.Event = field(default_factory=threading.Event)
+    """Set once the worker has recovered its tables and runs its agents."""
 
     @staticmethod
     def encode(value: Any) -> bytes:
@@ -61,22 +64,30 @@ def build(settings: Settings) -> Wiring:
     return wiring
 
 
+class _Worker(faust.Worker):
+    """Faust's worker, logging one ``worker_ready`` event once tables are recovered and agents run."""
+
+    def __init__(self, wiring: Wiring, **kwargs: Any) -> None:
+        super().__init__(wiring.app, **kwargs)
+        self.wiring = wiring
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        self.wiring.started.set()
+        settings = self.wiring.settings
+        log.info("worker_ready", app_id=settings.app_id, web=f"{settings.web_host}:{settings.web_port}")
+
+
 def _pages(wiring: Wiring) -> None:
     app = wiring.app
-    state = {"started": False}
-
-    async def on_started() -> None:
-        state["started"] = True
-        log.info("worker_ready", app_id=wiring.settings.app_id, web=f"{wiring.settings.web_host}:{wiring.settings.web_port}")
-
-    app.on_startup_finished = on_started
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
+        started = wiring.started.is_set()
         recovered = app.tables.recovery.completed.is_set()
-        assigned = bool(app.consumer.assignment()) if state["started"] else False
-        ready = state["started"] and recovered and not app.rebalancing
-        body = {"ready": ready, "started": state["started"], "recovered": recovered,
+        assigned = bool(app.consumer.assignment()) if started else False
+        ready = started and recovered and not app.rebalancing
+        body = {"ready": ready, "started": started, "recovered": recovered,
                 "rebalancing": bool(app.rebalancing), "assigned": assigned}  # fmt: skip
         return web.json(body, status=200 if ready else 503)
 
@@ -88,8 +99,8 @@ def _pages(wiring: Wiring) -> None:
 def run(settings: Settings) -> None:
     """Run a worker until SIGTERM or SIGINT; offsets of what was processed are committed on the way out."""
     wiring = build(settings)
-    worker = faust.Worker(
-        wiring.app,
+    worker = _Worker(
+        wiring,
         loglevel=settings.log_level,
         override_logging=False,
         redirect_stdouts=False,

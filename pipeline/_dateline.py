@@ -24,11 +24,27 @@ _PLACE = (
     r"(?P<place>[A-Z][A-Z.'\-]{1,30}(?: [A-Z][A-Z.'\-]{0,30}){0,3}"
     r"(?:, [A-Z][A-Za-z.]{0,14}(?: [A-Z][A-Za-z.]{0,14})?)?)"
 )
-_DATE = rf"(?P<date>{_MONTH}\.? \d{{1,2}}(?:, \d{{4}})?)"
+_DATE = rf"(?P<date>(?i:{_MONTH})\.? \d{{1,2}}(?:, \d{{4}})?)"
 _AGENCY = r"\((?P<agency>[A-Za-z][A-Za-z.&\- ]{0,30}?)\)"
 _DASH = r"(?:--|[-–—])"
 _DATELINE = re.compile(
-    rf"{_PLACE}(?:,? {_DATE})?(?: ?{_AGENCY})?(?P<dash> ?{_DASH}) ?(?=\S)"
+    rf"{_PLACE}(?:,? {_DATE})?(?: ?{_AGENCY})?(?P<dash> ?{_DASH} (?=\S)| ?[–—](?=[A-Z\"“]))"
+)
+# Title-case places are taken only with a date: "Toronto, March 30 -".
+_TITLE_PLACE_DATELINE = re.compile(
+    rf"(?P<place>[A-Z][a-z]{{2,20}}(?: [A-Z][a-z]{{1,20}}){{0,2}}(?:, [A-Z][A-Za-z.]{{1,14}})?)"
+    rf", {_DATE}(?: ?{_AGENCY})? ?{_DASH} (?=\S)"
+)
+# Web copies of Reuters stories lose the dash: "ATHENS The number of refugees ...".
+_BARE_PLACE = re.compile(
+    r"(?P<place>[A-Z][A-Z'/\-]{2,30}(?: [A-Z][A-Z'/\-]{1,30}){0,2}"
+    r"(?:, [A-Z][A-Za-z]{0,6}\.(?:[A-Z]\.)?)?) (?=[A-Z][a-z]|A )"
+)
+_NOT_PLACES: Final = frozenset(
+    "FILE PHOTO PHOTOS UPDATE UPDATED EXCLUSIVE BREAKING WATCH VIDEO LISTEN CORRECTION "
+    "CORRECTED ANALYSIS OPINION EDITORIAL COMMENTARY NOTE LIVE FACTBOX WRAPUP REFILE RPT "
+    "INSIGHT ADVISORY URGENT FLASH GRAPHIC REVIEW INTERVIEW SPOILER WARNING EDITOR CLOSE "
+    "SHARE MORE READ ALSO".split()
 )
 _SCAN_CHARS: Final = 160
 
@@ -48,14 +64,27 @@ def parse_dateline(paragraph: str) -> Dateline | None:
     A bare upper-case word followed by a dash is only taken as a place when it is at
     least two letters long, so "A - B" lists and the like are not datelines.
     """
-    match = _DATELINE.match(paragraph[:_SCAN_CHARS])
-    if match is None:
+    head = paragraph[:_SCAN_CHARS]
+    match = _DATELINE.match(head) or _TITLE_PLACE_DATELINE.match(head)
+    if match is not None:
+        place = match.group("place")
+        if match.re is _TITLE_PLACE_DATELINE or _plausible_place(place):
+            return Dateline(
+                text=match.group(0).rstrip(),
+                place=place,
+                date=match.group("date"),
+                agency=match.group("agency"),
+            )
         return None
-    place = match.group("place").rstrip(",")
-    if sum(ch.isupper() for ch in place) < 2:
-        return None
-    text = match.group(0).rstrip()
-    return Dateline(text=text, place=place, date=match.group("date"), agency=match.group("agency"))
+    bare = _BARE_PLACE.match(head)
+    if bare is not None and _plausible_place(bare.group("place")):
+        return Dateline(text=bare.group("place"), place=bare.group("place"))
+    return None
+
+
+def _plausible_place(place: str) -> bool:
+    first = place.split(",", 1)[0].split(" ", 1)[0]
+    return sum(ch.isupper() for ch in place) >= 2 and first not in _NOT_PLACES
 
 
 def split_trailing_credit(paragraph: str) -> tuple[str, str] | None:

@@ -42,6 +42,10 @@ _DROPPED_TAGS: Final = _DROPPED.split("|")
 _BLOCK_TAG = re.compile(
     rf"</?(?!(?:{_INLINE}|{_DROPPED})\b)[A-Za-z][^<>]*>|<!--[^<>]*-->|<![A-Za-z][^<>]*>"
 )
+_RAW_TEXT: Final = (
+    "iframe", "noembed", "noframes", "noscript", "script", "style", "textarea", "title", "xmp"
+)
+_SELF_CLOSED_RAW = re.compile(rf"<(?:{'|'.join(_RAW_TEXT)})\b[^<>]*/>", re.IGNORECASE)
 _MARK_REF = re.compile(r"&#(?:0*30|[xX]0*1[eE]);?")
 
 # Evidence that a string is HTML rather than text that uses angle brackets (Reuters
@@ -95,6 +99,7 @@ def snippet_text(html: str) -> str:
     """
     if "&#" in html:
         html = _MARK_REF.sub("", html)
+    html = _defuse_raw_text(html)
     marked = _BLOCK_TAG.sub(MARK, html)
     if marked.count("<") > _TAGS_BEFORE_DEPTH_CHECK and _too_deep(marked):
         return _strip_tags(marked)
@@ -102,6 +107,26 @@ def snippet_text(html: str) -> str:
     tree.strip_tags(_DROPPED_TAGS)
     body = tree.body
     return body.text() if body is not None else ""
+
+
+def _defuse_raw_text(html: str) -> str:
+    """Drop raw-text start tags that would swallow the rest of the snippet.
+
+    ``<iframe .../>`` is not self-closing in HTML: a parser reads everything after it
+    as the iframe's content. Auto-blogs write it that way, so such tags, and raw-text
+    start tags with no end tag anywhere, are removed before parsing.
+    """
+    lowered = html.lower()
+    present = [tag for tag in _RAW_TEXT if f"<{tag}" in lowered]
+    if not present:
+        return html
+    if "/>" in html:
+        html = _SELF_CLOSED_RAW.sub("", html)
+        lowered = html.lower()
+    for tag in present:
+        if f"<{tag}" in lowered and f"</{tag}" not in lowered:
+            html = re.sub(rf"<{tag}\b[^<>]*>", "", html, flags=re.IGNORECASE)
+    return html
 
 
 def page_text(html: str) -> str | None:

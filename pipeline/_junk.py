@@ -75,7 +75,7 @@ _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 
 _CREDIT = re.compile(
     r"\(?\s?(?:(?:with |additional |editing and )?reporting|writing|written|editing|edited"
-    r"|compiled|research|graphics?|production|translation|translated) by\b.{0,400}",
+    r"|compiled|research|graphics?|production|translation|translated) by (?-i:[A-Z]).{0,400}",
     _I,
 )
 _DISCLAIMER_START = re.compile(r"\(?\s?(?:this|disclaimer|note|editor'?s note|the above)\b", _I)
@@ -95,16 +95,31 @@ _NETWORKS: Final = frozenset(
     "facebook twitter linkedin reddit pinterest telegram messenger whatsapp flipboard tumblr "
     "email e-mail print".split()
 )
+_FIRST_WORD = re.compile(r"[\W_]{0,3}(\w+)")
+_JUNK_FIRST_WORDS: Final = _SHARE_WORDS | frozenset(
+    "reporting writing written editing edited compiled research graphic graphics production "
+    "translation translated with additional this disclaimer note editor editors the read "
+    "also see related recommended more most trending you further continue click source "
+    "sources via original go back skip advertisement advertisements sponsored story "
+    "scroll follow sign subscribe our log login add post leave comment image photo getty "
+    "copyright c".split()
+)
+_JUNK_PREFIXES: Final = ("©", "<", "...", "…")
 _WORD_SPLIT = re.compile(r"[\s|·•/,:]+")
-_MARKUP_ONLY = re.compile(r"(?:\s?</?[A-Za-z][^<>]{0,200}>)+\s?")
+_MARKUP_ONLY = re.compile(
+    r"(?:\s?</?(?:a|b|i|p|br|div|span|em|strong|blockquote|figure|img|iframe|h[1-6]|li|ul|ol"
+    r"|table|tr|td|section|article|script|style)\b[^<>]{0,200}>)+\s?"
+)
 
 
 def classify(line: str) -> Verdict | None:
     """Return why a whole (whitespace-folded) line is junk, or None when it is text."""
     if not line or len(line) > _MAX_JUNK_CHARS:
         return None
+    if not _may_be_junk(line):
+        return None
     credit = _CREDIT.fullmatch(line)
-    if credit is not None:
+    if credit is not None and (line[0] == "(" or not line.endswith(".") or "; " in line):
         return Verdict("credit", _unwrap(line))
     if _is_disclaimer(line):
         return Verdict("disclaimer")
@@ -116,6 +131,16 @@ def classify(line: str) -> Verdict | None:
     if line[0] == "<" and _MARKUP_ONLY.fullmatch(line):
         return Verdict("markup")
     return None
+
+
+def _may_be_junk(line: str) -> bool:
+    """Cheap gate: every rule starts with one of a few words (or mentions rights)."""
+    first = _FIRST_WORD.match(line)
+    if first is not None and first.group(1).lower() in _JUNK_FIRST_WORDS:
+        return True
+    if line.startswith(_JUNK_PREFIXES):
+        return True
+    return "eserved" in line and "rights reserved" in line.lower()
 
 
 def strip_trailing_disclaimer(line: str) -> str | None:

@@ -18,6 +18,7 @@ _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\ufff
 # C1 controls; removed only after ftfy has had its chance to use them for repairs.
 _C1_CHARS = re.compile("[\x80-\x9f]")
 _LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+_LINE_BREAK_CHARS = re.compile("[\r\x0b\x0c\x85\u2028\u2029]")
 # Zero-width and invisible formatting characters that only hide word boundaries or join
 # halves of a word.
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
@@ -30,6 +31,7 @@ _MOJIBAKE = re.compile(
     "[\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
     "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
 )
+_MOJIBAKE_LEADS = ("\u00c2", "\u00c3", "\u00c4", "\u00c5", "\u00d0", "\u00d1", "\u00e2")
 # A complete character reference; bare ampersands (AT&T, R&D) are left alone.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _SPACES = re.compile(" {2,}")
@@ -57,33 +59,57 @@ def prepare(text: str) -> str:
     Returns:
         The text with only tab, newline and printable characters left.
     """
-    if _BAD_CHARS.search(text):
-        text = _BAD_CHARS.sub("", text)
-    if "\r" in text or _LINE_BREAKS.search(text):
-        text = _LINE_BREAKS.sub("\n", text)
-    if _MOJIBAKE.search(text):
+    if not _printable(text):
+        if _BAD_CHARS.search(text):
+            text = _BAD_CHARS.sub("", text)
+        if _LINE_BREAK_CHARS.search(text):
+            text = _LINE_BREAKS.sub("\n", text)
+        if _C1_CHARS.search(text) and not _maybe_mojibake(text):
+            text = _C1_CHARS.sub("", text)
+    if _maybe_mojibake(text):
         text = ftfy.fix_text(text, _FTFY_CONFIG)
-        text = _BAD_CHARS.sub("", text)
-    if _C1_CHARS.search(text):
-        text = _C1_CHARS.sub("", text)
+        text = _C1_CHARS.sub("", _BAD_CHARS.sub("", text))
     return text
 
 
-def finish(text: str) -> str:
+def finish(text: str, *, fold_spaces: bool = True) -> str:
     """Normalise extracted text: NFC, invisible characters dropped, odd spaces folded.
 
-    Newlines are kept; runs of spaces become one space. Lines are not stripped here.
+    Args:
+        text: Extracted text; newlines are kept and lines are not stripped.
+        fold_spaces: Fold odd spaces and runs of spaces to one space. Callers that fold
+            every line with ``fold_line`` afterwards skip it.
     """
-    if not text.isascii():
+    if text.isascii():
+        if fold_spaces and "\t" in text:
+            text = text.replace("\t", " ")
+    else:
         if not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
-        if _INVISIBLE.search(text):
+        if not _printable(text):
             text = _INVISIBLE.sub("", text)
-    if _ODD_SPACE.search(text):
-        text = _ODD_SPACE.sub(" ", text)
-    if "  " in text:
+            if fold_spaces:
+                text = _ODD_SPACE.sub(" ", text)
+    if fold_spaces and "  " in text:
         text = _SPACES.sub(" ", text)
     return text
+
+
+def _printable(text: str) -> bool:
+    """True when the text has no controls, odd spaces or invisible characters at all.
+
+    ``str.isprintable`` runs at C speed and is False for every character the slower
+    regular expressions look for, so clean text (the usual case) skips them.
+    """
+    return text.replace("\n", "").replace("\t", "").isprintable()
+
+
+def _maybe_mojibake(text: str) -> bool:
+    if text.isascii():
+        return False
+    if not any(lead in text for lead in _MOJIBAKE_LEADS):
+        return False
+    return _MOJIBAKE.search(text) is not None
 
 
 def decode_entities(text: str) -> str:
@@ -107,4 +133,7 @@ def _unescape_one(match: re.Match[str]) -> str:
 
 def fold_line(line: str) -> str:
     """Collapse all whitespace in one line to single spaces and strip the ends."""
-    return " ".join(line.split())
+    stripped = line.strip()
+    if "  " not in stripped and stripped.isprintable():
+        return stripped
+    return " ".join(stripped.split())

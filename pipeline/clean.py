@@ -87,7 +87,7 @@ def _html_lines(html: str, removed: Counter[str]) -> Iterable[str]:
         # Double-escaped markup ("&lt;p&gt;") decodes into tags: strip one more level.
         removed["escaped_markup"] += 1
         extracted = _html.snippet_text(extracted)
-    extracted = _text.finish(extracted)
+    extracted = _text.finish(extracted, fold_spaces=False)
     return (_text.fold_line(block) for block in extracted.split(_html.MARK))
 
 
@@ -138,7 +138,7 @@ def _paragraphs(lines: list[_Line], removed: Counter[str]) -> tuple[list[str], l
     for line in lines:
         text = line.text
         if "[ad_" in text:
-            text, count = _junk.AD_MARKER.subn("", text)
+            text, count = _junk.AD_MARKER.subn(" ", text)
             removed["ad_marker"] += count
             text = _text.fold_line(text)
         verdict = _junk.classify(text) if text else None

@@ -62,8 +62,16 @@ _NO_WATERMARK: Final = -(2**63)
 _CHUNK: Final = 64
 _SERIALS: Final = 2**32
 _BAND_MIX: Final = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x27D4EB2F165667C5, 0x85EBCA77C2B2AE63],
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x27D4EB2F165667C5,
+        0x85EBCA77C2B2AE63,
+    ],
     dtype=np.uint64,
 )
 _BIG_ENDIAN: Final = sys.byteorder == "big"
@@ -183,18 +191,24 @@ class DedupeIndex:
         exact = bytes.fromhex(fp.exact)
         band_keys = self._band_keys(fp) if fp.size else []
 
-        kind, root, similarity = self._judge(item_id, fp, exact, band_keys, cutoff)
+        buckets: dict[str, bytes] = {}
+        kind, root, similarity = self._judge(
+            item_id, fp, exact=exact, band_keys=band_keys, cutoff=cutoff, buckets=buckets
+        )
         indexed = kind != 1 and fp.size > 0
-        self._put_entry(serial, _Entry(kind, similarity, hour, fp.size, item_id, root, exact,
-                                       fp.signature if indexed else None))
+        self._put_entry(
+            serial, _Entry(kind, similarity, hour, fp.size, item_id, root, exact, fp.signature if indexed else None)
+        )
         if indexed:
             for key in band_keys:
-                self._bands[key] = _append(self._bands.get(key), serial, self._max_bucket)
+                self._bands[key] = _append(buckets.get(key), serial, self._max_bucket)
             self._items["x:" + fp.exact] = _u32(serial)
         self._items["d:" + item_id] = _u32(serial)
         self._file(hour, serial)
         self._items["m"] = _META.pack(watermark, (serial + 1) % _SERIALS)
-        self._expire(cutoff, self._expire_batch)
+        oldest = self._items.get("h")
+        if oldest and int.from_bytes(oldest[:8], "little", signed=True) < cutoff:
+            self._expire(cutoff, self._expire_batch)
         return Decision(
             item_id=item_id,
             kind=_KINDS[kind],
@@ -221,9 +235,17 @@ class DedupeIndex:
         return self._expire((watermark - self._window) // 3600, None)
 
     def _judge(
-        self, item_id: str, fp: Fingerprint, exact: bytes, band_keys: list[str], cutoff: int
+        self,
+        item_id: str,
+        fp: Fingerprint,
+        *,
+        exact: bytes,
+        band_keys: list[str],
+        cutoff: int,
+        buckets: dict[str, bytes],
     ) -> tuple[int, str, float]:
-        """Return (kind index, cluster root id, similarity) for a new item."""
+        """Return (kind index, cluster root id, similarity) for a new item; fills ``buckets`` as read."""
+
         if fp.size == 0:
             return 0, item_id, 1.0
         raw = self._items.get("x:" + fp.exact)
@@ -235,6 +257,7 @@ class DedupeIndex:
         for key in band_keys:
             raw = self._bands.get(key)
             if raw is not None:
+                buckets[key] = raw
                 hits.update(_unpack(raw))
         best: tuple[float, float, str] | None = None
         for serial, _ in hits.most_common(self._max_candidates):
@@ -248,9 +271,7 @@ class DedupeIndex:
             return 0, item_id, 1.0
         return 2, best[2], round(best[0], 4)
 
-    def _verify(
-        self, fp: Fingerprint, signature: npt.NDArray[np.uint32], size: int
-    ) -> tuple[float, float] | None:
+    def _verify(self, fp: Fingerprint, signature: npt.NDArray[np.uint32], size: int) -> tuple[float, float] | None:
         """Return (containment, Jaccard) estimated from the signatures when they make a near copy."""
         jaccard = float(np.count_nonzero(fp.signature == signature)) / len(fp.signature)
         small, large = sorted((fp.size, size))
@@ -264,9 +285,7 @@ class DedupeIndex:
     def _band_keys(self, fp: Fingerprint) -> list[str]:
         """Band keys: band number and a 64-bit mix of the band's rows, 12 base64 characters each."""
         rows = fp.signature[: self._num_bands * self._rows].astype(np.uint64)
-        mixed = (rows.reshape(self._num_bands, self._rows) * _BAND_MIX[: self._rows]).sum(
-            axis=1, dtype=np.uint64
-        )
+        mixed = (rows.reshape(self._num_bands, self._rows) * _BAND_MIX[: self._rows]).sum(axis=1, dtype=np.uint64)
         buf = np.empty((self._num_bands, 9), dtype=np.uint8)
         buf[:, 0] = np.arange(self._num_bands, dtype=np.uint8)
         buf[:, 1:] = mixed.astype("<u8").view(np.uint8).reshape(self._num_bands, 8)

@@ -75,11 +75,7 @@ class Fingerprint:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Fingerprint):
             return NotImplemented
-        return (
-            self.exact == other.exact
-            and self.size == other.size
-            and np.array_equal(self.signature, other.signature)
-        )
+        return self.exact == other.exact and self.size == other.size and np.array_equal(self.signature, other.signature)
 
     def __hash__(self) -> int:
         return hash((self.exact, self.size))

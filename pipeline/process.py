@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -33,6 +33,7 @@ from pipeline.settings import Settings
 from pipeline.tag import Tagger
 
 Store = MutableMapping[str, bytes]
+_FUTURE_ALLOWANCE = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +176,8 @@ class Pipeline:
         timer = self.timer
         if timer:
             timer.start()
-        event_time = parse_published(prepared.event_time) or now
+        # A date far in the future would move the dedupe watermark and expire the whole index: clamp it.
+        event_time = min(parse_published(prepared.event_time) or now, now + _FUTURE_ALLOWANCE)
         decision = self.index.decide(prepared.item.id, prepared.fingerprint, event_time)
         if timer:
             timer.lap("dedupe")

@@ -25,6 +25,7 @@ text. An exclusion cancels the topic's matches inside its span, and subtracts ``
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -247,7 +248,7 @@ class _Validator:
         where.update({"needle": needle} if needle else {"key": key})
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._fail(f"{key!r} must be a number", **where)
-        if (positive and value <= 0) or value < 0 or value != value:
+        if (positive and value <= 0) or value < 0 or math.isnan(value):
             raise self._fail(f"{key!r} must be {'positive' if positive else 'non-negative'}", **where)
         return float(value)
 

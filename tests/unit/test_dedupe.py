@@ -212,8 +212,15 @@ def test_late_item_is_decided_against_the_index_and_points_at_first_seen(
     stale = decide(index, "stale", OTHER_ARTICLE, T0 - timedelta(days=30))
     assert stale.kind == "unique"
     assert decide(index, "stale-copy", OTHER_ARTICLE[:400], T0 - timedelta(days=30)).duplicate_of == "stale"
-    assert decide(index, "next", "A different story altogether about a chess match in a small town library " * 3,
-                  T0 + timedelta(hours=2)).kind == "unique"
+    assert (
+        decide(
+            index,
+            "next",
+            "A different story altogether about a chess match in a small town library " * 3,
+            T0 + timedelta(hours=2),
+        ).kind
+        == "unique"
+    )
     assert decide(index, "stale", OTHER_ARTICLE, T0 - timedelta(days=30)).kind == "unique"
 
 

@@ -1,0 +1,200 @@
+"""Unit tests for the clean stage (fixtures are written here, not copied from data)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pipeline.clean import clean
+from pipeline.records import Cleaned, Dateline
+
+SYNDICATED = "\n".join(
+    [
+        "[ad_1]",
+        "LIMA, March 3 (AP) — Officials in the port city said Tuesday that a new pier would open next year.",
+        "The harbour board said the pier would double the number of container berths.",
+        "Read also | A storm closed three airports in the north of the country.",
+        "Dock workers said they welcomed the project but wanted more details on hiring.",
+        "The board expects to publish the tender in the autumn. (Associated Press)",
+        "(This is an unedited and auto-generated story from a Syndicated News feed, the content "
+        "body may not have been modified or edited by Example staff)",
+        "share now",
+        "[ad_2]",
+        "Source link",
+    ]
+)
+
+
+def test_syndicated_text_loses_all_junk() -> None:
+    result = clean(SYNDICATED)
+    assert isinstance(result, Cleaned)
+    assert result.body.split("\n\n") == [
+        "LIMA, March 3 (AP) — Officials in the port city said Tuesday that a new pier would open next year.",
+        "The harbour board said the pier would double the number of container berths.",
+        "Dock workers said they welcomed the project but wanted more details on hiring.",
+        "The board expects to publish the tender in the autumn.",
+    ]
+    assert result.credit == "Associated Press"
+    assert result.dateline == Dateline(
+        text="LIMA, March 3 (AP) —", place="LIMA", date="March 3", agency="AP"
+    )
+    assert result.removed == {
+        "ad_marker": 2,
+        "read_also": 1,
+        "disclaimer": 1,
+        "share_widget": 1,
+        "source_link": 1,
+        "credit": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Share now, he said, or lose the market.",
+        "Source of the leak remains unknown, officials said.",
+        "Read also the fine print, the regulator told buyers.",
+        "Copyright law was the subject of the hearing.",
+        "Reporting by the newspaper was criticised by the minister.",
+    ],
+)
+def test_lines_that_only_look_like_junk_stay(line: str) -> None:
+    assert clean(f"The first paragraph of the story.\n{line}").body.endswith(line)
+
+
+def test_html_snippet_paragraphs_entities_and_markers() -> None:
+    html = (
+        " [ad_1]\n<br><div id=\"x\"><p>Prices rose 5&nbsp;% at <b>Acme</b> &amp; Co.</p>\n"
+        "<p>Analysts said the <a href=\"/x\">rise</a> was expected.</p>"
+        "<script>var junk = 1;</script><style>p {}</style>"
+        "<p> (Reporting by Jane Doe; Editing by John Roe)</p></div>\n<br>[ad_2]\n"
+        "<br><a href=\"http://example.com/story\">Source </a>"
+    )
+    result = clean(html)
+    assert result.body == "Prices rose 5 % at Acme & Co.\n\nAnalysts said the rise was expected."
+    assert result.credit == "Reporting by Jane Doe; Editing by John Roe"
+    assert result.removed["ad_marker"] == 2
+    assert result.removed["source_link"] == 1
+
+
+def test_self_closed_iframe_does_not_swallow_the_story() -> None:
+    html = '<div><p><iframe src="https://example.com/v"/></p><p>The story text.</p></div>'
+    assert clean(html).body == "The story text."
+
+
+def test_page_boilerplate_is_removed() -> None:
+    paragraph = (
+        "The council approved the budget on Monday after a debate that lasted most of the "
+        "night, with members arguing over road repairs and library hours."
+    )
+    page = (
+        "<!doctype html><html><head><title>Budget</title><script>x()</script></head><body>"
+        "<nav><a href='/'>Home</a><a href='/news'>News</a><a href='/sport'>Sport</a></nav>"
+        f"<article><h1>Council approves budget</h1><p>{paragraph}</p><p>{paragraph}</p>"
+        f"<p>{paragraph}</p></article>"
+        "<footer><p>Copyright 2024 Example Media. All rights reserved.</p></footer>"
+        "</body></html>"
+    )
+    result = clean(page)
+    assert paragraph in result.body
+    assert "Home" not in result.body
+    assert "Copyright" not in result.body
+    assert result.removed.get("html_page_boilerplate") == 1
+
+
+def test_reuters_tickers_are_not_html() -> None:
+    body = "NEW YORK, April 1 - American Express Co <AXP> said it would raise its dividend."
+    result = clean(body)
+    assert "<AXP>" in result.body
+    assert result.dateline == Dateline(
+        text="NEW YORK, April 1 -", place="NEW YORK", date="April 1", agency=None
+    )
+
+
+def test_hard_wrapped_newswire_text_is_unwrapped() -> None:
+    body = (
+        "TOKYO, March 2 - The trade surplus widened in February as\n"
+        "exports of cars and electronics rose faster than imports of\n"
+        "oil and food, the finance ministry said.\n"
+        "&\\tThe ministry said exports rose 12 pct from a year earlier\n"
+        "while imports were flat at 3.1 billion dlrs.\n"
+        " REUTER\n"
+    )
+    result = clean(body)
+    assert result.body.split("\n\n") == [
+        "TOKYO, March 2 - The trade surplus widened in February as exports of cars and "
+        "electronics rose faster than imports of oil and food, the finance ministry said.",
+        "The ministry said exports rose 12 pct from a year earlier while imports were flat "
+        "at 3.1 billion dlrs.",
+    ]
+    assert result.credit == "REUTER"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("WASHINGTON (Reuters) - The Senate voted.", ("WASHINGTON", None, "Reuters")),
+        ("PARIS (AFP) - France said on Monday.", ("PARIS", None, "AFP")),
+        ("UNION, N.J., March 12 - The company said.", ("UNION, N.J.", "March 12", None)),
+        ("BEIRUT — Militants attacked a town.", ("BEIRUT", None, None)),
+        ("FILE - In this photo, a man walks.", None),
+        ("AUKUS is a pact.", None),
+    ],
+)
+def test_datelines(text: str, expected: tuple[str, str | None, str | None] | None) -> None:
+    found = clean(text).dateline
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert (found.place, found.date, found.agency) == expected
+        assert text.startswith(found.text)
+        assert clean(text).body.startswith(found.text)
+
+
+def test_unicode_normalisation() -> None:
+    body = "Caf\u0065\u0301 \u201cquoted\u201d\u00a0text\u200b here\x00\x07 now"
+    result = clean(body)
+    assert result.body == "Caf\u00e9 \u201cquoted\u201d text here now"
+
+
+def test_mojibake_is_repaired() -> None:
+    assert clean("The caf\u00c3\u00a9 said it\u00e2\u20ac\u2122s open.").body == (
+        "The caf\u00e9 said it\u2019s open."
+    )
+
+
+def test_double_escaped_entities_are_decoded() -> None:
+    assert clean("Smith &amp;amp; Sons &#8220;won&#8221;").body == "Smith & Sons \u201cwon\u201d"
+
+
+def test_title_is_cleaned() -> None:
+    assert clean("Body.", "  Smith &amp; <b>Sons</b>\n win ").title == "Smith & Sons win"
+    assert clean("Body.").title is None
+
+
+@pytest.mark.parametrize("body", ["", "   \n\n", "[ad_1]\n[ad_2]\nSource link", "<p></p>"])
+def test_nothing_left_gives_empty_body(body: str) -> None:
+    assert clean(body).body == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<div>" * 200_000 + "x" + "</div>" * 200_000,
+        "<span>" * 200_000 + "x" + "</span>" * 200_000,
+        "<html><body>" + "<div>" * 200_000 + "x" + "</div>" * 200_000 + "</body></html>",
+        "<p" * 500_000,
+        "a" * 3_000_000,
+        "<p>" + "b" * 3_000_000 + "</p>",
+        "[ad_1]" + "(" * 100_000,
+        "BEIJING" + " " * 100_000 + "x",
+    ],
+    ids=["div", "span", "page", "unclosed", "token", "html-token", "parens", "spaces"],
+)
+def test_pathological_input_is_fast(body: str) -> None:
+    start = time.perf_counter()
+    result = clean(body)
+    assert time.perf_counter() - start < 2.0
+    assert "clean_error" not in result.removed
