@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import _html, _text  # noqa: E402
-from pipeline.clean import clean  # noqa: E402
+from pipeline import _html, _text
+from pipeline.clean import clean
 
 
 def _kind(body: str) -> str:

@@ -27,9 +27,7 @@ _PLACE = (
 _DATE = rf"(?P<date>(?i:{_MONTH})\.? \d{{1,2}}(?:, \d{{4}})?)"
 _AGENCY = r"\((?P<agency>[A-Za-z][A-Za-z.&\- ]{0,30}?)\)"
 _DASH = r"(?:--|[-–—])"
-_DATELINE = re.compile(
-    rf"{_PLACE}(?:,? {_DATE})?(?: ?{_AGENCY})?(?P<dash> ?{_DASH} (?=\S)| ?[–—](?=[A-Z\"“]))"
-)
+_DATELINE = re.compile(rf"{_PLACE}(?:,? {_DATE})?(?: ?{_AGENCY})?(?P<dash> ?{_DASH} (?=\S)| ?[–—](?=[A-Z\"“]))")
 # Title-case places are taken only with a date: "Toronto, March 30 -".
 _TITLE_PLACE_DATELINE = re.compile(
     rf"(?P<place>[A-Z][a-z]{{2,20}}(?: [A-Z][a-z]{{1,20}}){{0,2}}(?:, [A-Z][A-Za-z.]{{1,14}})?)"
@@ -41,10 +39,45 @@ _BARE_PLACE = re.compile(
     r"(?:, [A-Z][A-Za-z]{0,6}\.(?:[A-Z]\.)?)?) (?=[A-Z][a-z]|A )"
 )
 _NOT_PLACES: Final = frozenset(
-    "FILE PHOTO PHOTOS UPDATE UPDATED EXCLUSIVE BREAKING WATCH VIDEO LISTEN CORRECTION "
-    "CORRECTED ANALYSIS OPINION EDITORIAL COMMENTARY NOTE LIVE FACTBOX WRAPUP REFILE RPT "
-    "INSIGHT ADVISORY URGENT FLASH GRAPHIC REVIEW INTERVIEW SPOILER WARNING EDITOR CLOSE "
-    "SHARE MORE READ ALSO".split()
+    [
+        "FILE",
+        "PHOTO",
+        "PHOTOS",
+        "UPDATE",
+        "UPDATED",
+        "EXCLUSIVE",
+        "BREAKING",
+        "WATCH",
+        "VIDEO",
+        "LISTEN",
+        "CORRECTION",
+        "CORRECTED",
+        "ANALYSIS",
+        "OPINION",
+        "EDITORIAL",
+        "COMMENTARY",
+        "NOTE",
+        "LIVE",
+        "FACTBOX",
+        "WRAPUP",
+        "REFILE",
+        "RPT",
+        "INSIGHT",
+        "ADVISORY",
+        "URGENT",
+        "FLASH",
+        "GRAPHIC",
+        "REVIEW",
+        "INTERVIEW",
+        "SPOILER",
+        "WARNING",
+        "EDITOR",
+        "CLOSE",
+        "SHARE",
+        "MORE",
+        "READ",
+        "ALSO",
+    ]
 )
 _SCAN_CHARS: Final = 160
 

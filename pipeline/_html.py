@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import logging
 import re
+from configparser import ConfigParser
 from typing import Final
 
+import trafilatura
 from selectolax.lexbor import LexborHTMLParser
+from trafilatura.settings import use_config
 
 from pipeline._text import decode_entities
 
@@ -39,12 +42,8 @@ _DROPPED_TAGS: Final = _DROPPED.split("|")
 
 # Any other start or end tag (block, structural or unknown) becomes a paragraph marker.
 # ``[^<>]*`` cannot run past the next ``<``, so the scan stays linear on broken markup.
-_BLOCK_TAG = re.compile(
-    rf"</?(?!(?:{_INLINE}|{_DROPPED})\b)[A-Za-z][^<>]*>|<!--[^<>]*-->|<![A-Za-z][^<>]*>"
-)
-_RAW_TEXT: Final = (
-    "iframe", "noembed", "noframes", "noscript", "script", "style", "textarea", "title", "xmp"
-)
+_BLOCK_TAG = re.compile(rf"</?(?!(?:{_INLINE}|{_DROPPED})\b)[A-Za-z][^<>]*>|<!--[^<>]*-->|<![A-Za-z][^<>]*>")
+_RAW_TEXT: Final = ("iframe", "noembed", "noframes", "noscript", "script", "style", "textarea", "title", "xmp")
 _SELF_CLOSED_RAW = re.compile(rf"<(?:{'|'.join(_RAW_TEXT)})\b[^<>]*/>", re.IGNORECASE)
 _MARK_REF = re.compile(r"&#(?:0*30|[xX]0*1[eE]);?")
 
@@ -62,7 +61,7 @@ _PAGE_HINT = re.compile(r"<(?:html|head|body)\b|<!doctype\s+html", re.IGNORECASE
 _PAGE_PART = re.compile(r"<(?:article|nav|header|footer|main|aside)\b", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*?(/?)>")
 _VOID = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]
 )
 
 _PAGE_MIN_CHARS: Final = 20_000
@@ -138,10 +137,6 @@ def page_text(html: str) -> str | None:
     """
     if len(html) > _MAX_PAGE_CHARS or _too_deep(html):
         return None
-    # Imported here: trafilatura pulls in lxml, courlan, htmldate... (~0.3 s) and most
-    # items never need it.
-    import trafilatura
-
     try:
         return trafilatura.extract(
             html,
@@ -158,13 +153,11 @@ def page_text(html: str) -> str | None:
         return None
 
 
-_CONFIG_CACHE: list[object] = []
+_CONFIG_CACHE: list[ConfigParser] = []
 
 
-def _trafilatura_config() -> object:
+def _trafilatura_config() -> ConfigParser:
     if not _CONFIG_CACHE:
-        from trafilatura.settings import use_config
-
         config = use_config()
         # The default timeout uses SIGALRM, which only works on the main thread.
         config.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")

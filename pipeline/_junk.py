@@ -86,23 +86,121 @@ _DISCLAIMER_WORDS = re.compile(
 )
 
 _SHARE_WORDS: Final = frozenset(
-    "share shares sharing now this article story on via tweet pin it email e-mail print "
-    "whatsapp facebook twitter x linkedin reddit pinterest telegram messenger copy link "
-    "sms flipboard tumblr save comments".split()
+    [
+        "share",
+        "shares",
+        "sharing",
+        "now",
+        "this",
+        "article",
+        "story",
+        "on",
+        "via",
+        "tweet",
+        "pin",
+        "it",
+        "email",
+        "e-mail",
+        "print",
+        "whatsapp",
+        "facebook",
+        "twitter",
+        "x",
+        "linkedin",
+        "reddit",
+        "pinterest",
+        "telegram",
+        "messenger",
+        "copy",
+        "link",
+        "sms",
+        "flipboard",
+        "tumblr",
+        "save",
+        "comments",
+    ]
 )
-_SHARE_STRONG: Final = frozenset("share tweet whatsapp pin".split())
+_SHARE_STRONG: Final = frozenset(["share", "tweet", "whatsapp", "pin"])
 _NETWORKS: Final = frozenset(
-    "facebook twitter linkedin reddit pinterest telegram messenger whatsapp flipboard tumblr "
-    "email e-mail print".split()
+    [
+        "facebook",
+        "twitter",
+        "linkedin",
+        "reddit",
+        "pinterest",
+        "telegram",
+        "messenger",
+        "whatsapp",
+        "flipboard",
+        "tumblr",
+        "email",
+        "e-mail",
+        "print",
+    ]
 )
 _FIRST_WORD = re.compile(r"[\W_]{0,3}(\w+)")
 _JUNK_FIRST_WORDS: Final = _SHARE_WORDS | frozenset(
-    "reporting writing written editing edited compiled research graphic graphics production "
-    "translation translated with additional this disclaimer note editor editors the read "
-    "also see related recommended more most trending you further continue click source "
-    "sources via original go back skip advertisement advertisements sponsored story "
-    "scroll follow sign subscribe our log login add post leave comment image photo getty "
-    "copyright c".split()
+    [
+        "reporting",
+        "writing",
+        "written",
+        "editing",
+        "edited",
+        "compiled",
+        "research",
+        "graphic",
+        "graphics",
+        "production",
+        "translation",
+        "translated",
+        "with",
+        "additional",
+        "this",
+        "disclaimer",
+        "note",
+        "editor",
+        "editors",
+        "the",
+        "read",
+        "also",
+        "see",
+        "related",
+        "recommended",
+        "more",
+        "most",
+        "trending",
+        "you",
+        "further",
+        "continue",
+        "click",
+        "source",
+        "sources",
+        "via",
+        "original",
+        "go",
+        "back",
+        "skip",
+        "advertisement",
+        "advertisements",
+        "sponsored",
+        "story",
+        "scroll",
+        "follow",
+        "sign",
+        "subscribe",
+        "our",
+        "log",
+        "login",
+        "add",
+        "post",
+        "leave",
+        "comment",
+        "image",
+        "photo",
+        "getty",
+        "copyright",
+        "c",
+    ]
 )
 _JUNK_PREFIXES: Final = ("©", "<", "...", "…")
 _WORD_SPLIT = re.compile(r"[\s|·•/,:]+")

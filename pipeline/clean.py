@@ -103,15 +103,16 @@ def _text_lines(text: str) -> list[_Line]:
     after_blank = True
     for raw in text.split("\n"):
         indented = raw[:1] == " "
+        content = raw
         marker = _ESCAPED_INDENT.match(raw.lstrip(" ")) if "\\t" in raw else None
         if marker is not None:
-            raw = raw.lstrip(" ")[marker.end() :]
+            content = raw.lstrip(" ")[marker.end() :]
             indented = True
-        line = _text.fold_line(raw)
-        if not line:
+        folded = _text.fold_line(content)
+        if not folded:
             after_blank = True
             continue
-        out.append(_Line(line, after_blank or indented))
+        out.append(_Line(folded, after_blank or indented))
         after_blank = False
     if not _hard_wrapped(out):
         for line in out:
@@ -168,9 +169,7 @@ def _flush(current: list[str], paragraphs: list[str]) -> None:
         current.clear()
 
 
-def _take_trailing_credit(
-    paragraphs: list[str], credits: list[str], removed: Counter[str]
-) -> None:
+def _take_trailing_credit(paragraphs: list[str], credits: list[str], removed: Counter[str]) -> None:
     """Move a closing agency sign-off or ``(Associated Press)`` into the credits."""
     if not paragraphs:
         return

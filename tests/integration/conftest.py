@@ -7,6 +7,7 @@ the same script. A broker that cannot be reached is an error, never a skip.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -53,6 +54,12 @@ def broker() -> Iterator[str]:
         subprocess.run([ROOT / "scripts" / "kafka.sh", "down"], check=False)
 
 
+def _run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even when the test's own loop is running."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,13 +94,15 @@ class Worker:
         self.proc = subprocess.Popen(  # noqa: S603 - our own entry point
             [str(NEWSFEED), "worker"], env=env, cwd=stack.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            self._log.write(raw)
-            self._log.flush()
+            if not self._log.closed:
+                self._log.write(raw)
+                self._log.flush()
             line = raw.decode("utf-8", "replace")
             self.lines.append(line)
             if '"worker_ready"' in line:
@@ -121,7 +130,11 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        self._log.close()
+        self._pump_thread.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if not self._log.closed:
+            self._log.close()
         return int(self.proc.returncode)
 
     def kill(self) -> None:
@@ -152,7 +165,7 @@ def make_stack(broker: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
         workdir = tmp_path / tag
         workdir.mkdir()
         settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("NEWSFEED_")})
-        asyncio.run(create_topics(settings))
+        _run_sync(create_topics(settings))
         stack = Stack(env=env, settings=settings, workdir=workdir)
         stacks.append(stack)
         return stack

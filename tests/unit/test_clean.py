@@ -36,9 +36,7 @@ def test_syndicated_text_loses_all_junk() -> None:
         "The board expects to publish the tender in the autumn.",
     ]
     assert result.credit == "Associated Press"
-    assert result.dateline == Dateline(
-        text="LIMA, March 3 (AP) —", place="LIMA", date="March 3", agency="AP"
-    )
+    assert result.dateline == Dateline(text="LIMA, March 3 (AP) —", place="LIMA", date="March 3", agency="AP")
     assert result.removed == {
         "ad_marker": 2,
         "read_also": 1,
@@ -65,11 +63,11 @@ def test_lines_that_only_look_like_junk_stay(line: str) -> None:
 
 def test_html_snippet_paragraphs_entities_and_markers() -> None:
     html = (
-        " [ad_1]\n<br><div id=\"x\"><p>Prices rose 5&nbsp;% at <b>Acme</b> &amp; Co.</p>\n"
-        "<p>Analysts said the <a href=\"/x\">rise</a> was expected.</p>"
+        ' [ad_1]\n<br><div id="x"><p>Prices rose 5&nbsp;% at <b>Acme</b> &amp; Co.</p>\n'
+        '<p>Analysts said the <a href="/x">rise</a> was expected.</p>'
         "<script>var junk = 1;</script><style>p {}</style>"
         "<p> (Reporting by Jane Doe; Editing by John Roe)</p></div>\n<br>[ad_2]\n"
-        "<br><a href=\"http://example.com/story\">Source </a>"
+        '<br><a href="http://example.com/story">Source </a>'
     )
     result = clean(html)
     assert result.body == "Prices rose 5 % at Acme & Co.\n\nAnalysts said the rise was expected."
@@ -107,9 +105,7 @@ def test_reuters_tickers_are_not_html() -> None:
     body = "NEW YORK, April 1 - American Express Co <AXP> said it would raise its dividend."
     result = clean(body)
     assert "<AXP>" in result.body
-    assert result.dateline == Dateline(
-        text="NEW YORK, April 1 -", place="NEW YORK", date="April 1", agency=None
-    )
+    assert result.dateline == Dateline(text="NEW YORK, April 1 -", place="NEW YORK", date="April 1", agency=None)
 
 
 def test_hard_wrapped_newswire_text_is_unwrapped() -> None:
@@ -125,8 +121,7 @@ def test_hard_wrapped_newswire_text_is_unwrapped() -> None:
     assert result.body.split("\n\n") == [
         "TOKYO, March 2 - The trade surplus widened in February as exports of cars and "
         "electronics rose faster than imports of oil and food, the finance ministry said.",
-        "The ministry said exports rose 12 pct from a year earlier while imports were flat "
-        "at 3.1 billion dlrs.",
+        "The ministry said exports rose 12 pct from a year earlier while imports were flat at 3.1 billion dlrs.",
     ]
     assert result.credit == "REUTER"
 
@@ -160,9 +155,7 @@ def test_unicode_normalisation() -> None:
 
 
 def test_mojibake_is_repaired() -> None:
-    assert clean("The caf\u00c3\u00a9 said it\u00e2\u20ac\u2122s open.").body == (
-        "The caf\u00e9 said it\u2019s open."
-    )
+    assert clean("The caf\u00c3\u00a9 said it\u00e2\u20ac\u2122s open.").body == ("The caf\u00e9 said it\u2019s open.")
 
 
 def test_double_escaped_entities_are_decoded() -> None:

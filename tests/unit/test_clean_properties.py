@@ -16,10 +16,34 @@ _WORD = re.compile(r"\w+")
 
 _FRAGMENTS = st.sampled_from(
     [
-        "<p>", "</p>", "<div>", "</div>", "<br>", "<b>", "</b>", "<script>", "</script>",
-        "[ad_1]", "Read also | ", "share now", "Source link", "\n", "\n\n", "&amp;", "&#8220;",
-        "(Associated Press)", "WASHINGTON (Reuters) - ", "\u00c3\u00a9", "\u00a0", "\u200b",
-        "<html>", "<iframe/>", "(Reporting by A; Editing by B)", "&\\t", " ", "-",
+        "<p>",
+        "</p>",
+        "<div>",
+        "</div>",
+        "<br>",
+        "<b>",
+        "</b>",
+        "<script>",
+        "</script>",
+        "[ad_1]",
+        "Read also | ",
+        "share now",
+        "Source link",
+        "\n",
+        "\n\n",
+        "&amp;",
+        "&#8220;",
+        "(Associated Press)",
+        "WASHINGTON (Reuters) - ",
+        "\u00c3\u00a9",
+        "\u00a0",
+        "\u200b",
+        "<html>",
+        "<iframe/>",
+        "(Reporting by A; Editing by B)",
+        "&\\t",
+        " ",
+        "-",
     ]
 )
 _INPUT = st.lists(st.one_of(st.text(max_size=30), _FRAGMENTS), max_size=40).map("".join)
