@@ -8,16 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from pipeline.process import Prepared
+from agents.deadline import ItemTimeout, deadline
+from agents.replay import REPLAY_HEADER
+from pipeline.deadletter import dead_letter
 from pipeline.records import DeadLetter, Origin
-from pipeline.route import dead_letter_message
 
 if TYPE_CHECKING:
     from agents.worker import Wiring
 
 log = structlog.get_logger(__name__)
-
-from agents.replay import REPLAY_HEADER
 
 
 def _is_replay(headers: Any) -> bool:
@@ -42,18 +41,20 @@ def register(wiring: Wiring) -> Any:
             ):
                 started = time.perf_counter()
                 metrics.items_in.labels("intake").inc()
-                result = pipeline.prepare(raw, origin, datetime.now(UTC))
+                now = datetime.now(UTC)
+                try:
+                    with deadline(settings.item_timeout_seconds):
+                        result = pipeline.prepare(raw, origin, now)
+                except ItemTimeout as timeout:
+                    result = dead_letter(
+                        raw, origin, reason="item_timeout", detail=f"intake {timeout}", stage="intake",
+                        item_id=None, now=now,
+                    )  # fmt: skip
                 metrics.latency.labels("intake").observe(time.perf_counter() - started)
                 if isinstance(result, DeadLetter):
-                    out = dead_letter_message(result, settings)
-                    await topics.deadletter.send(key=out.key.encode(), value=wiring.encode(out.value))
-                    metrics.dead_letters.labels(result.reason).inc()
-                    metrics.items_out.labels("intake", out.topic).inc()
-                    log.warning("item_dead_lettered", item_id=result.item_id, reason=result.reason, stage=result.stage)
+                    await wiring.send_dead_letter(result, stage="intake")
                     continue
-                assert isinstance(result, Prepared)
                 await topics.prepared.send(key=result.item.language.encode(), value=result.to_bytes())
                 metrics.items_out.labels("intake", topics.prepared.get_topic_name()).inc()
-                log.debug("item_prepared", item_id=result.item.id)
 
     return intake

@@ -10,15 +10,20 @@ from typing import Any
 import faust
 import orjson
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from agents import dedupe, intake
 from agents.app import NewsfeedApp, Tables, Topics, build_app, declare_tables, declare_topics
 from agents.metrics import Metrics
 from pipeline.process import Pipeline
+from pipeline.records import DeadLetter, Message
+from pipeline.route import dead_letter_message
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+# Prometheus text format 0.0.4 (aiohttp sets the UTF-8 charset itself and refuses one here).
+_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +39,20 @@ class Wiring:
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the worker has recovered its tables and runs its agents."""
 
-    @staticmethod
-    def encode(value: Any) -> bytes:
-        """Serialise an output record."""
-        return orjson.dumps(value)
+    async def send_all(self, messages: list[Message], *, stage: str) -> None:
+        """Send output messages to their topics, counted by stage and topic."""
+        for message in messages:
+            await self.topics.by_name(message.topic).send(key=message.key.encode(), value=orjson.dumps(message.value))
+            self.metrics.items_out.labels(stage, message.topic).inc()
+
+    async def send_dead_letter(self, letter: DeadLetter, *, stage: str) -> None:
+        """Send a dead letter, counted by reason and logged with the item id when known."""
+        await self.send_all([dead_letter_message(letter, self.settings)], stage=stage)
+        self.metrics.dead_letters.labels(letter.reason).inc()
+        log.warning(
+            "item_dead_lettered", item_id=letter.item_id, reason=letter.reason, stage=letter.stage,
+            detail=letter.detail,
+        )  # fmt: skip
 
 
 def _lag(app: faust.App) -> Iterable[tuple[str, int, int]]:
@@ -93,7 +108,7 @@ def _pages(wiring: Wiring) -> None:
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(wiring.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        return web.bytes(generate_latest(wiring.metrics.registry), content_type=_METRICS_CONTENT_TYPE)
 
 
 def run(settings: Settings) -> None:

@@ -203,6 +203,13 @@ class Pipeline:
             timer.lap("route")
         return messages
 
+    def unreadable(self, raw: bytes, origin: Origin, error: Exception, now: datetime) -> DeadLetter:
+        """The dead letter for a message on the prepared stream that cannot be read back."""
+        return dead_letter(
+            raw, origin, reason="invalid_prepared", detail=f"{type(error).__name__}: {error}", stage="dedupe",
+            item_id=None, now=now,
+        )  # fmt: skip
+
     def fail(self, prepared: Prepared, error: Exception, now: datetime) -> DeadLetter:
         """The dead letter for an item whose dedupe step raised."""
         return dead_letter(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,15 @@ class Worker:
             if time.monotonic() - started > timeout:
                 raise AssertionError(f"worker {self.name} not ready after {timeout}s:\n{self.tail()}")
         return time.monotonic() - started
+
+    def metric(self, sample: str) -> float:
+        """The value of one Prometheus sample (e.g. ``newsfeed_items_in_total{stage="intake"}``), 0 if absent."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:  # noqa: S310
+            text = response.read().decode()
+        for line in text.splitlines():
+            if line.startswith(sample + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
 
     def tail(self, n: int = 40) -> str:
         return "".join(self.lines[-n:])

@@ -1,0 +1,54 @@
+"""A minimal Faust app for comparison: one agent forwarding raw bytes from one topic to another.
+
+usage: python bench/forward_agent.py worker -l warning
+environment: BENCH_BROKER (kafka://host:port), BENCH_APP_ID, BENCH_IN_TOPIC, BENCH_OUT_TOPIC,
+NEWSFEED_FETCH_MAX_WAIT_MS (the consumer fetch wait; Faust hard-codes 1500, newsfeed's transport makes it
+settable, and this app uses that transport so both can be compared; default 100 as in the worker).
+BENCH_PRODUCER_LINGER_MS (default 5, as the worker).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import faust
+
+from agents.transport import Transport
+
+
+class ForwardApp(faust.App):
+    """faust.App with newsfeed's transport, so the consumer's fetch wait can be set."""
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
+
+
+app = ForwardApp(
+    os.environ.get("BENCH_APP_ID", "bench-forward"),
+    broker=os.environ.get("BENCH_BROKER", "kafka://127.0.0.1:19292"),
+    store="memory://",
+    autodiscover=False,
+    key_serializer="raw",
+    value_serializer="raw",
+    web_enabled=False,
+    consumer_auto_offset_reset="earliest",
+    producer_linger_ms=float(os.environ.get("BENCH_PRODUCER_LINGER_MS", "5")),
+    broker_commit_interval=1.0,
+    topic_allow_declare=False,
+    stream_wait_empty=False,
+)
+app.conf.newsfeed_fetch_max_wait_ms = int(os.environ.get("NEWSFEED_FETCH_MAX_WAIT_MS", "100"))  # type: ignore[attr-defined]
+
+source = app.topic(os.environ.get("BENCH_IN_TOPIC", "bench.raw"))
+target = app.topic(os.environ.get("BENCH_OUT_TOPIC", "bench.forward"))
+
+
+@app.agent(source, name="forward")
+async def forward(stream: Any) -> None:
+    async for event in stream.events():
+        await target.send(key=event.key, value=event.value)
+
+
+if __name__ == "__main__":
+    app.main()
