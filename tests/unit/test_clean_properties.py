@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 from pipeline import _text
 from pipeline.clean import clean
 
-_TAG = re.compile(r"<[^<>]*>")
+# As the HTML tokenizer reads them: a tag, comment or processing instruction opened by "<" and a letter,
+# "/", "?" or "!" runs to the first ">", whatever it holds ("<A</script>" is one tag).
+_TAG = re.compile(r"<[A-Za-z/?!][^>]*>|<[^<>]*>")
+_DROPPED = re.compile(r"<(script|style|iframe|noscript|template|object|embed)\b[^>]*>.*?(</\1\s*>|$)", re.I | re.S)
 _WORD = re.compile(r"\w+")
 
 _FRAGMENTS = st.sampled_from(
@@ -58,8 +61,15 @@ def _reference_texts(raw: str) -> tuple[str, ...]:
     for _ in range(3):
         text = html.unescape(text)
     stripped = " ".join(_TAG.sub(" ", text).split())
+    # Elements whose content is not text (scripts, styles, frames) vanish whole, joining their neighbours.
+    no_code = " ".join(_TAG.sub(" ", _DROPPED.sub("", text)).split())
     # Parsers may also drop characters that are not text (unassigned code points).
-    return " ".join(text.split()), stripped, "".join(_WORD.findall(stripped))
+    return (
+        " ".join(text.split()),
+        stripped,
+        "".join(_WORD.findall(stripped)),
+        "".join(_WORD.findall(no_code)),
+    )
 
 
 @settings(max_examples=400, deadline=2000)

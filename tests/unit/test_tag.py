@@ -93,6 +93,45 @@ def test_trade_lookalikes_do_not_tag(tagger: Tagger, title: str, body: str) -> N
 @pytest.mark.parametrize(
     ("title", "body"),
     [
+        ("Freedonia posts record surplus with its neighbour",
+         "Freedonia reported its trade surplus with Sylvania grew again last month. Officials "
+         "said bilateral trade would be on the agenda when the two trade ministers meet."),
+        ("Ministers hunt for a deal on farm goods",
+         "Both governments blamed unfair trade practices and non-tariff barriers for the trade "
+         "disputes that have dragged on for a year, and threatened retaliatory tariffs."),
+    ],
+)
+def test_trade_policy_phrases_tag(tagger: Tagger, title: str, body: str) -> None:
+    assert "trade" in topics(tagger.tag(title, body))
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        ("Wheat futures slip in quiet session",
+         "Wheat futures closed lower at the Chicago Board of Trade as traders squared positions. "
+         "Trade sources said the grain trade expects export business to pick up, and trade "
+         "houses reported steady demand from importers."),
+        ("Regulator fines appliance maker",
+         "The Federal Trade Commission fined the company over misleading ads, and a trade "
+         "association for retailers welcomed the decision."),
+    ],
+)
+def test_trade_market_contexts_do_not_tag(tagger: Tagger, title: str, body: str) -> None:
+    assert "trade" not in topics(tagger.tag(title, body))
+
+
+def test_trade_market_words_subtract_from_score(tagger: Tagger) -> None:
+    title = "Trade deficit and tariffs top the agenda"
+    body = "Officials discussed the trade deficit, tariffs and trade talks during the visit."
+    plain = {t.topic: t.score for t in tagger.tag(title, body)}["trade"]
+    noisy = {t.topic: t.score for t in tagger.tag(title, body + " Dealers and traders shrugged.")}
+    assert noisy["trade"] == pytest.approx(plain - 2.0)
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
         ("Taiwan holds elections", "Voters in Taiwan went to the polls on Saturday. Taipei said turnout was high."),
         (None, "TAIPEI, Jan 5 - Taiwan's central bank raised rates. Taiwanese exporters said the move was expected."),
         ("Chip maker expands", "The Taiwan-based chip maker will build a plant in Kaohsiung, the company said. "
