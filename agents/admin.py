@@ -126,6 +126,7 @@ async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None
     Raises:
         WorkerRunningError: a worker of the group is running.
     """
+    topic = settings.topic("raw")
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
@@ -136,15 +137,16 @@ async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None
                     raise WorkerRunningError(
                         f"consumer group {settings.app_id!r} is {state} with {len(members)} member(s): stop the workers first"
                     )
+        described = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    topic = settings.topic("raw")
+    if not described or described[0].get("error_code") or not described[0]["partitions"]:
+        raise ValueError(f"topic {topic} does not exist")
+    partitions = sorted(TopicPartition(topic, p["partition"]) for p in described[0]["partitions"])
     consumer = AIOKafkaConsumer(group_id=settings.app_id, enable_auto_commit=False, **client_options(settings))
     await consumer.start()
+    consumer.assign(partitions)  # manual assignment: commits go to the group without joining it
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            raise ValueError(f"topic {topic} does not exist")
         found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
         ends = await consumer.end_offsets(partitions)
         moves: dict[int, int | None] = {}

@@ -425,7 +425,7 @@ async def _measured(kind: str, body: Any, *, workers: int = 1, fetch_wait_ms: in
 
 
 async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: int = 1,
-                    sample_rss: bool = False) -> dict[str, Any]:  # fmt: skip
+                    sample_rss: bool = False, timeout: float | None = None) -> dict[str, Any]:  # fmt: skip
     """Publish ``payloads`` as fast as possible; rate from the first produce to the last arrival."""
 
     async def body(target: Target, tracker: Tracker, producer: AIOKafkaProducer) -> dict[str, Any]:
@@ -446,8 +446,9 @@ async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: 
         futures = [await producer.send(target.raw_topic, value, key=key) for key, value in payloads]
         await asyncio.gather(*futures)
         produced = time.perf_counter() - started
-        timeout = 60 + len(payloads) / 100  # assumes at least 100 items/s; a slower run is reported incomplete
-        complete = await tracker.wait_keys(keys, timeout, target)
+        # by default assume at least 100 items/s; a slower run stops there and is reported incomplete
+        limit = timeout if timeout is not None else 60 + len(payloads) / 100
+        complete = await tracker.wait_keys(keys, limit - (time.perf_counter() - started), target)
         arrived = [tracker.arrivals[k] for k in keys if k in tracker.arrivals]
         last = max(arrived) if arrived else time.perf_counter()
         elapsed = last - started

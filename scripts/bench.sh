@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make bench`: offline stages, end to end through a local Kafka broker, scaling, memory.
+# Prints the figures with the machine's state and writes bench/results/latest.json (+ latest.txt).
+#
+# The broker: BENCH_KAFKA_PORT if set; else KAFKA_PORT if set to something other than the Makefile's default
+# 9092; else 19292 -- a broker of its own, so the bench neither loads nor litters a development broker. The
+# broker is started if nothing answers on that port, and stopped at the end only if this script started it.
+# Other knobs (BENCH_ITEMS, BENCH_MEMORY_ITEMS, BENCH_SKIP, BENCH_BUDGET_S, ...): see bench/report.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -n "${BENCH_KAFKA_PORT:-}" ]; then
+  port=$BENCH_KAFKA_PORT
+elif [ -n "${KAFKA_PORT:-}" ] && [ "$KAFKA_PORT" != 9092 ]; then
+  port=$KAFKA_PORT
+else
+  port=19292
+fi
+export KAFKA_PORT=$port
+export BENCH_BROKER="kafka://127.0.0.1:$port"
+
+started=0
+stop() {
+  if [ "$started" = 1 ]; then scripts/kafka.sh down || true; fi
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "bench: using the broker already listening on 127.0.0.1:$port" >&2
+else
+  scripts/kafka.sh up
+  started=1
+fi
+
+# Bounded: the report keeps to BENCH_BUDGET_S (840 s) by itself; this is the backstop.
+timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1200}" .venv/bin/python bench/report.py
