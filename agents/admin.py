@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,10 +64,9 @@ async def create_topics(settings: Settings) -> dict[str, str]:
                     NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config)
                 )
         if missing:
-            try:
+            # Another process may create one between the listing and now: the outcome is the same.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between the listing and now: the outcome is the same
             for topic in missing:
                 result[topic.name] = "created"
         log.info("topics_created", topics=result)
@@ -135,7 +135,8 @@ async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None
                 state, members = group[2], group[5]
                 if members or state not in {"Empty", "Dead", ""}:
                     raise WorkerRunningError(
-                        f"consumer group {settings.app_id!r} is {state} with {len(members)} member(s): stop the workers first"
+                        f"consumer group {settings.app_id!r} is {state} with {len(members)} member(s):"
+                        " stop the workers first"
                     )
         described = await admin.describe_topics([topic])
     finally:

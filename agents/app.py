@@ -131,7 +131,7 @@ def build_app(settings: Settings) -> NewsfeedApp:
         table_cleanup_interval=3600.0,
         stream_wait_empty=False,
     )
-    app.conf.newsfeed_fetch_max_wait_ms = settings.fetch_max_wait_ms  # type: ignore[attr-defined]
+    app.conf.newsfeed_fetch_max_wait_ms = settings.fetch_max_wait_ms
     return app
 
 
@@ -180,4 +180,14 @@ def declare_tables(app: faust.App, settings: Settings) -> Tables:
     return Tables(items=table("dedupe-items"), bands=table("dedupe-bands"), fired=table("alerts-fired"))
 
 
-__all__ = ["TP", "NewsfeedApp", "Tables", "Topics", "bootstrap_servers", "build_app", "client_options", "declare_tables", "declare_topics"]
+__all__ = [
+    "TP",
+    "NewsfeedApp",
+    "Tables",
+    "Topics",
+    "bootstrap_servers",
+    "build_app",
+    "client_options",
+    "declare_tables",
+    "declare_topics",
+]

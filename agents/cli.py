@@ -104,7 +104,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         asyncio.run(
             subscribe(settings, args.topic, from_beginning=args.from_beginning, group=args.group,
-                      max_messages=args.max_messages, timeout=args.timeout, fmt=args.format)
+                      max_messages=args.max_messages, idle_timeout=args.timeout, fmt=args.format)
         )  # fmt: skip
         return 0
     if args.command == "reprocess":

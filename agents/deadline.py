@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 
-class ItemTimeout(BaseException):  # noqa: N818 - BaseException so stage-level `except Exception` cannot swallow it
+class ItemTimeout(BaseException):
     """An item took longer than its time bound."""
 
 

@@ -19,7 +19,13 @@ log = structlog.get_logger(__name__)
 
 def register(wiring: Wiring) -> Any:
     """Add the dedupe agent to the app."""
-    app, topics, pipeline, metrics, settings = wiring.app, wiring.topics, wiring.pipeline, wiring.metrics, wiring.settings
+    app, topics, pipeline, metrics, settings = (
+        wiring.app,
+        wiring.topics,
+        wiring.pipeline,
+        wiring.metrics,
+        wiring.settings,
+    )
     alerts_topic = settings.topic("alerts")
 
     @app.agent(topics.prepared, name="dedupe")
@@ -41,7 +47,7 @@ def register(wiring: Wiring) -> Any:
                 structlog.contextvars.bind_contextvars(item_id=prepared.item.id)
                 try:
                     messages = pipeline.settle(prepared, now)
-                except Exception as error:  # noqa: BLE001 - a poison item is dead-lettered, the stream goes on
+                except Exception as error:
                     log.exception("settle_failed")
                     await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe")
                     continue

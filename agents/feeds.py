@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".gz")
@@ -34,8 +34,8 @@ def read_lines(paths: list[str]) -> Iterator[tuple[str, int, bytes]]:
             yield from _lines(name, stream)
 
 
-def _lines(name: str, stream: object) -> Iterator[tuple[str, int, bytes]]:
-    for number, line in enumerate(stream, start=1):  # type: ignore[call-overload]
+def _lines(name: str, stream: Iterable[bytes]) -> Iterator[tuple[str, int, bytes]]:
+    for number, line in enumerate(stream, start=1):
         data = line.rstrip(b"\r\n")
         if data.strip():
             yield name, number, data

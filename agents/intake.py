@@ -28,7 +28,13 @@ def _is_replay(headers: Any) -> bool:
 
 def register(wiring: Wiring) -> Any:
     """Add the intake agent to the app."""
-    app, topics, pipeline, metrics, settings = wiring.app, wiring.topics, wiring.pipeline, wiring.metrics, wiring.settings
+    app, topics, pipeline, metrics, settings = (
+        wiring.app,
+        wiring.topics,
+        wiring.pipeline,
+        wiring.metrics,
+        wiring.settings,
+    )
 
     @app.agent(topics.raw, name="intake")
     async def intake(stream: Any) -> None:

@@ -47,8 +47,12 @@ class Metrics:
         return cls(
             registry=registry,
             items_in=Counter("newsfeed_items_in", "Items taken by a stage", ["stage"], registry=registry),
-            items_out=Counter("newsfeed_items_out", "Messages sent, per stage and topic", ["stage", "topic"], registry=registry),
-            dead_letters=Counter("newsfeed_dead_letters", "Items dead-lettered, by reason", ["reason"], registry=registry),
+            items_out=Counter(
+                "newsfeed_items_out", "Messages sent, per stage and topic", ["stage", "topic"], registry=registry
+            ),
+            dead_letters=Counter(
+                "newsfeed_dead_letters", "Items dead-lettered, by reason", ["reason"], registry=registry
+            ),
             duplicates=Counter("newsfeed_duplicates", "Duplicates found, by kind", ["kind"], registry=registry),
             tags=Counter("newsfeed_tags", "Tags assigned, per topic", ["topic"], registry=registry),
             alerts=Counter("newsfeed_alerts", "Alerts raised, per rule", ["rule"], registry=registry),

@@ -97,9 +97,7 @@ async def replay(
                     log.warning("replay_line_rejected", path=path, line=number, reason=item.reason, detail=item.detail)
                     continue
                 if producer is not None:
-                    pending.append(
-                        await producer.send(topic, value=data, key=item.id.encode(), headers=headers)
-                    )
+                    pending.append(await producer.send(topic, value=data, key=item.id.encode(), headers=headers))
                     if len(pending) >= 1000:
                         await asyncio.gather(*pending)
                         pending.clear()

@@ -14,7 +14,7 @@ from agents.app import client_options
 from pipeline.settings import Settings
 
 
-def render(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, fmt: str) -> str:
+def render(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, *, fmt: str) -> str:
     """One output line for one message."""
     decoded: Any
     try:
@@ -34,11 +34,13 @@ def _pretty(topic: str, value: dict[str, Any]) -> str:
     if "reason" in value and "original" in value:
         return f"{value.get('failed_at', ''):<20}  {kind:<10}  {value.get('reason')}: {value.get('detail')}"
     if "rule" in value:
-        return f"{value.get('raised_at', ''):<20}  {kind:<10}  [{value.get('severity')}] {value.get('rule')}: {value.get('title')}"
+        severity, rule = value.get("severity"), value.get("rule")
+        return f"{value.get('raised_at', ''):<20}  {kind:<10}  [{severity}] {rule}: {value.get('title')}"
     tags = ",".join(t.get("topic", "?") for t in value.get("tags") or [])
     dup = f" (copy of {value['duplicate_of']})" if value.get("duplicate_of") else ""
     when = value.get("published_at") or value.get("ingested_at") or ""
-    return f"{when:<20}  {kind:<10}  {value.get('source') or '-':<16}  [{tags}]  {value.get('title') or value.get('id')}{dup}"
+    title = value.get("title") or value.get("id")
+    return f"{when:<20}  {kind:<10}  {value.get('source') or '-':<16}  [{tags}]  {title}{dup}"
 
 
 async def subscribe(
@@ -48,11 +50,11 @@ async def subscribe(
     from_beginning: bool = False,
     group: str | None = None,
     max_messages: int | None = None,
-    timeout: float | None = None,
+    idle_timeout: float | None = None,
     fmt: str = "json",
     out: IO[str] = sys.stdout,
 ) -> int:
-    """Print messages of ``topic`` until ``max_messages`` arrived or nothing arrived for ``timeout`` seconds.
+    """Print messages of ``topic`` until ``max_messages`` arrived or nothing arrived for ``idle_timeout`` seconds.
 
     ``topic`` may be a short name (``search``) or a full one (``news.search``). Returns the count printed.
     """
@@ -69,12 +71,14 @@ async def subscribe(
     try:
         last = time.monotonic()
         while max_messages is None or count < max_messages:
-            wait = 1.0 if timeout is None else max(0.0, min(1.0, timeout - (time.monotonic() - last)))
+            wait = 1.0 if idle_timeout is None else max(0.0, min(1.0, idle_timeout - (time.monotonic() - last)))
             batch = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=500)
             got = False
             for records in batch.values():
                 for record in records:
-                    out.write(render(record.topic, record.partition, record.offset, record.key, record.value, fmt) + "\n")
+                    out.write(
+                        render(record.topic, record.partition, record.offset, record.key, record.value, fmt=fmt) + "\n"
+                    )
                     count += 1
                     got = True
                     if max_messages is not None and count >= max_messages:
@@ -82,7 +86,7 @@ async def subscribe(
             out.flush()
             if got:
                 last = time.monotonic()
-            elif timeout is not None and time.monotonic() - last >= timeout:
+            elif idle_timeout is not None and time.monotonic() - last >= idle_timeout:
                 break
             await asyncio.sleep(0)
     finally:

@@ -19,7 +19,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka reads this attribute when it builds its fetcher, in start(); nothing has used it yet.
-        consumer._fetch_max_wait_ms = self.app.conf.newsfeed_fetch_max_wait_ms  # type: ignore[attr-defined]
+        consumer._fetch_max_wait_ms = self.app.conf.newsfeed_fetch_max_wait_ms  # noqa: SLF001
         return consumer
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class Wiring:
 
 
 def _lag(app: faust.App) -> Iterable[tuple[str, int, int]]:
-    consumer = app.consumer
+    consumer: Any = app.consumer
     for tp in sorted(consumer.assignment()):
         high = consumer.highwater(tp)
         read = consumer._read_offset.get(tp)  # noqa: SLF001 - faust exposes no public read position
@@ -99,7 +99,7 @@ def _pages(wiring: Wiring) -> None:
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         started = wiring.started.is_set()
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         assigned = bool(app.consumer.assignment()) if started else False
         ready = started and recovered and not app.rebalancing
         body = {"ready": ready, "started": started, "recovered": recovered,

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -509,29 +509,49 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
     return await _measured(kind, body, fetch_wait_ms=fetch_wait_ms)
 
 
-async def profile(kind: str, payloads: list[tuple[bytes, bytes]], *, seconds: float, out: Path,
-                  rate: int = 100) -> dict[str, Any]:  # fmt: skip
-    """Sustained load with py-spy recording the (first) consumer process for ``seconds``."""
+async def topic_counts(tag: str) -> dict[str, int]:
+    """Messages written to each topic of a run (sum of end offsets), to count produce calls per item."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(Settings(broker=broker_url())))
+    await consumer.start()
+    try:
+        names = [t for t in await consumer.topics() if tag in t]
+        parts = [TopicPartition(t, p) for t in names for p in (consumer.partitions_for_topic(t) or ())]
+        ends = await consumer.end_offsets(parts) if parts else {}
+        out: dict[str, int] = {}
+        for tp, end in ends.items():
+            out[tp.topic] = out.get(tp.topic, 0) + end
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def profile(kind: str, payloads: list[tuple[bytes, bytes]], *, out: Path, rate: int = 100,
+                  timeout: float = 300.0) -> dict[str, Any]:  # fmt: skip
+    """py-spy records the (first) consumer process over the whole sustained run of ``payloads``."""
 
     async def body(target: Target, tracker: Tracker, producer: AIOKafkaProducer) -> dict[str, Any]:
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [spy, "record", "--pid", str(target.procs[0].pid), "--duration", str(int(seconds)), "--rate",
-               str(rate), "--format", "raw", "--nonblocking", "--output", str(out)]  # fmt: skip
-        futures = [await producer.send(target.raw_topic, value, key=key) for key, value in payloads]
-        await asyncio.gather(*futures)
+        cmd = [spy, "record", "--pid", str(target.procs[0].pid), "--rate", str(rate), "--format", "raw",
+               "--nonblocking", "--output", str(out)]  # fmt: skip
         proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.PIPE)  # fmt: skip
-        count0 = len(tracker.arrivals)
+        await asyncio.sleep(1.0)
         cpu0 = cpu_seconds(target.procs[0].pid) or 0.0
         t0 = time.perf_counter()
-        _, err = await asyncio.wait_for(proc.communicate(), seconds + 60)
-        done = len(tracker.arrivals) - count0
+        futures = [await producer.send(target.raw_topic, value, key=key) for key, value in payloads]
+        await asyncio.gather(*futures)
+        keys = {k.decode() for k, _ in payloads}
+        complete = await tracker.wait_keys(keys, timeout, target)
         elapsed = time.perf_counter() - t0
         cpu = (cpu_seconds(target.procs[0].pid) or 0.0) - cpu0
-        return {"profile": str(out), "py_spy_rc": proc.returncode, "py_spy_err": err.decode()[-500:],
-                "items_during": done, "items_per_s": round(done / elapsed, 1), "cpu_s": round(cpu, 2),
-                "items_per_cpu_s": round(done / cpu, 1) if cpu else None}  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        done = sum(k in tracker.arrivals for k in keys)
+        return {"profile": str(out), "py_spy_rc": proc.returncode, "py_spy_err": err.decode()[-300:],
+                "complete": complete, "items": done, "items_per_s": round(done / elapsed, 1),
+                "cpu_s": round(cpu, 2), "cpu_ms_per_item": round(1000 * cpu / max(1, done), 2),
+                "messages_by_topic": await topic_counts(target.tag)}  # fmt: skip
 
     return await _measured(kind, body)
 
@@ -566,7 +586,7 @@ def main() -> None:
             result = asyncio.run(sustained(args.target, payloads, workers=args.workers, sample_rss=args.rss))
         elif args.mode == "profile":
             payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
-            result = asyncio.run(profile(args.target, payloads, seconds=args.seconds, out=Path(args.out)))
+            result = asyncio.run(profile(args.target, payloads, out=Path(args.out)))
         else:
             result = asyncio.run(latency(args.target, rate=args.rate, seconds=args.seconds, fetch_wait_ms=args.fetch_wait))
     finally:

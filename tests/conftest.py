@@ -12,12 +12,12 @@ import pytest
 import structlog
 from hypothesis import settings as hypothesis_settings
 
+from pipeline.settings import Settings
+
 # CI explores the same examples every run (a failure found once is kept by the example database locally).
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
-
-from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FEED = ROOT / "samples" / "sample-feed.jsonl"

@@ -92,7 +92,7 @@ class Worker:
         self._log = self.log_path.open("ab")
         self.lines: list[str] = []
         self._ready = threading.Event()
-        self.proc = subprocess.Popen(  # noqa: S603 - our own entry point
+        self.proc = subprocess.Popen(
             [str(NEWSFEED), "worker"], env=env, cwd=stack.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)
@@ -121,7 +121,7 @@ class Worker:
 
     def metric(self, sample: str) -> float:
         """The value of one Prometheus sample (e.g. ``newsfeed_items_in_total{stage="intake"}``), 0 if absent."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
             text = response.read().decode()
         for line in text.splitlines():
             if line.startswith(sample + " "):
@@ -159,9 +159,7 @@ def make_stack(broker: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
 
     def make(**overrides: str) -> Stack:
         tag = uuid.uuid4().hex[:10]
-        env = {
-            key: value for key, value in os.environ.items() if not key.startswith("NEWSFEED_")
-        } | {
+        env = {key: value for key, value in os.environ.items() if not key.startswith("NEWSFEED_")} | {
             "NEWSFEED_BROKER": broker,
             "NEWSFEED_TOPIC_PREFIX": f"t{tag}",
             "NEWSFEED_APP_ID": f"newsfeed-t{tag}",
@@ -225,9 +223,9 @@ async def collect(
     topics: list[str],
     *,
     until: Callable[[list[dict[str, Any]]], bool],
-    timeout: float = 60.0,
+    within: float = 60.0,
 ) -> list[dict[str, Any]]:
-    """Read ``topics`` from the beginning until ``until(messages)`` holds; fails after ``timeout`` seconds.
+    """Read ``topics`` from the beginning until ``until(messages)`` holds; fails after ``within`` seconds.
 
     Each message is ``{"topic", "key", "value", "partition", "offset"}`` with the value decoded from JSON.
     """
@@ -237,12 +235,12 @@ async def collect(
     )
     await consumer.start()
     messages: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     try:
         while not until(messages):
             if time.monotonic() > deadline:
                 seen = [(m["topic"], m["key"]) for m in messages]
-                raise AssertionError(f"condition not met within {timeout}s; saw {len(messages)}: {seen[:50]}")
+                raise AssertionError(f"condition not met within {within}s; saw {len(messages)}: {seen[:50]}")
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:

@@ -84,7 +84,9 @@ async def test_the_same_id_again_gets_the_same_decision(make_stack, start_worker
     both = await collect(stack, ["search", "duplicates"], until=lambda ms: len(ms) >= len(first) + 2)
 
     for key in ("rep-orig", "rep-copy"):
-        decisions = {(m["topic"], m["value"]["duplicate_of"], m["value"]["cluster_id"]) for m in both if m["key"] == key}
+        decisions = {
+            (m["topic"], m["value"]["duplicate_of"], m["value"]["cluster_id"]) for m in both if m["key"] == key
+        }
         assert len(decisions) == 1, f"{key} got one decision however often it came: {decisions}"
     assert _keys(both, "search") == {"rep-orig"}
 
@@ -98,7 +100,9 @@ async def test_window_is_judged_by_event_time(make_stack, start_worker, producer
     # A backfill of an earlier copy after it (out of order, within the window) is still a copy.
     await publish(producer, stack, [_copy("early-copy", junk="share now\n", published_at=at(-2))])
     # Another story ten days later moves event time past the window: the first story expires.
-    await publish(producer, stack, [{"id": "later", "title": "Rates on hold", "body": OTHER_STORY, "published_at": at(10)}])
+    await publish(
+        producer, stack, [{"id": "later", "title": "Rates on hold", "body": OTHER_STORY, "published_at": at(10)}]
+    )
     await publish(producer, stack, [_copy("late-copy", junk="Source link\n", published_at=at(10))])
     ids = {"old-orig", "early-copy", "later", "late-copy"}
     messages = await collect(stack, ["search", "duplicates"], until=lambda ms: _routed(ms) >= ids)

@@ -34,9 +34,11 @@ async def test_seed_is_cleaned_copy_is_a_duplicate_bad_json_is_dead_lettered(
     messages = await collect(
         stack,
         ["search", "duplicates", "deadletter", "alerts"],
-        until=lambda ms: len(by_topic(ms, "search")) >= 1
-        and len(by_topic(ms, "duplicates")) >= 1
-        and len(by_topic(ms, "deadletter")) >= 2,
+        until=lambda ms: (
+            len(by_topic(ms, "search")) >= 1
+            and len(by_topic(ms, "duplicates")) >= 1
+            and len(by_topic(ms, "deadletter")) >= 2
+        ),
     )
     [article] = by_topic(messages, "search")
     assert article["key"] == seed["id"]

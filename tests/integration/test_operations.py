@@ -22,7 +22,7 @@ ROUTED = ["search", "duplicates", "deadletter"]
 
 def cli(stack: Stack, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the newsfeed command against the stack; stdout is the command's output, stderr its logs."""
-    return subprocess.run(  # noqa: S603 - our own entry point
+    return subprocess.run(
         [str(NEWSFEED), *args], env=stack.env, cwd=stack.workdir, capture_output=True, text=True, check=check,
         timeout=120,
     )  # fmt: skip
@@ -63,7 +63,9 @@ async def test_replaying_a_file_twice_changes_nothing_downstream(make_stack, sta
     both = await collect(stack, [*ROUTED, "alerts"], until=lambda ms: len(ms) >= 2 * len(first))
 
     def state(messages: list[dict]) -> dict[str, tuple]:
-        return {m["key"]: (m["topic"], (m["value"] or {}).get("duplicate_of")) for m in messages if m["topic"] in ROUTED}
+        return {
+            m["key"]: (m["topic"], (m["value"] or {}).get("duplicate_of")) for m in messages if m["topic"] in ROUTED
+        }
 
     assert state(both) == state(first)
     assert by_topic(both, "alerts") == [], "a backfill pages nobody"
@@ -90,9 +92,7 @@ async def test_a_live_alert_is_not_raised_again_by_a_replay(make_stack, start_wo
     assert len(by_topic(after, "alerts")) == len(alerts)
 
 
-async def test_reprocess_moves_the_group_back_only_when_no_worker_runs(
-    make_stack, start_worker, producer
-) -> None:
+async def test_reprocess_moves_the_group_back_only_when_no_worker_runs(make_stack, start_worker, producer) -> None:
     stack = make_stack()
     worker = start_worker(stack)
     items = [{"id": f"re-{i}", "title": f"Item {i}", "body": f"Story number {i}. {WIRE_STORY}"} for i in range(3)]
@@ -138,7 +138,7 @@ async def test_subscribe_prints_json_lines_and_pretty_lines(make_stack, start_wo
 async def test_health_and_metrics_count_what_was_processed(make_stack, start_worker, producer) -> None:
     stack = make_stack()
     worker = start_worker(stack)
-    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/health", timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/health", timeout=10) as response:
         assert response.status == 200
         assert json.loads(response.read())["ready"] is True
 

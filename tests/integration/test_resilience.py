@@ -30,7 +30,9 @@ def _stream(n: int, tag: str) -> list[bytes | dict]:
             items.append({"id": f"{tag}-{i}", "title": f"Story {story}", "body": body})
         else:
             body = f"Story {story} of {tag}. " + WIRE_STORY.replace("Trade officials", f"Officials in round {story}")
-            items.append({"id": f"{tag}-{i}", "title": f"STORY {story}", "body": body.replace("[ad_1]", "Read also | x")})
+            items.append(
+                {"id": f"{tag}-{i}", "title": f"STORY {story}", "body": body.replace("[ad_1]", "Read also | x")}
+            )
     return items
 
 
@@ -60,11 +62,11 @@ async def test_sigkill_mid_stream_loses_nothing(make_stack, start_worker, produc
     items = _stream(2000, "k")
     ids = {str(i["id"]) for i in items if isinstance(i, dict)}
     await publish(producer, stack, items)
-    await collect(stack, ROUTED, until=lambda ms: len(_by_id(ms)) >= 300, timeout=120)
+    await collect(stack, ROUTED, until=lambda ms: len(_by_id(ms)) >= 300, within=120)
     worker.kill()
 
     start_worker(stack, "second")
-    messages = await collect(stack, ROUTED + ["alerts"], until=lambda ms: set(_by_id(ms)) >= ids, timeout=180)
+    messages = await collect(stack, [*ROUTED, "alerts"], until=lambda ms: set(_by_id(ms)) >= ids, within=180)
     _assert_each_id_once(messages, ids)
     assert {m["key"] for m in by_topic(messages, "deadletter")} == {f"k-{i}" for i in range(2000) if i % 50 == 49}
     alerts = by_topic(messages, "alerts")
@@ -80,7 +82,7 @@ async def test_worker_rides_out_a_broker_outage(make_stack, start_worker, produc
     items = _stream(600, "o")
     ids = {str(i["id"]) for i in items if isinstance(i, dict)}
     await publish(producer, stack, items[:300])
-    await collect(stack, ROUTED, until=lambda ms: len(_by_id(ms)) >= 100, timeout=120)
+    await collect(stack, ROUTED, until=lambda ms: len(_by_id(ms)) >= 100, within=120)
 
     port = broker.rsplit(":", 1)[1]
     env = {"KAFKA_PORT": port, "PATH": "/usr/bin:/bin:/usr/local/bin"}
@@ -90,7 +92,7 @@ async def test_worker_rides_out_a_broker_outage(make_stack, start_worker, produc
     subprocess.run([ROOT / "scripts" / "kafka.sh", "up"], check=True, env=env)
 
     await publish(producer, stack, items[300:])
-    messages = await collect(stack, ROUTED, until=lambda ms: set(_by_id(ms)) >= ids, timeout=240)
+    messages = await collect(stack, ROUTED, until=lambda ms: set(_by_id(ms)) >= ids, within=240)
     _assert_each_id_once(messages, ids)
     assert worker.proc.poll() is None
 
