@@ -16,8 +16,10 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing newsfeed and its tools into $(VENV) (log: $(VENV)/install.log) ..."
+	@$(BIN)/python -m pip install --quiet --upgrade pip >$(VENV)/install.log 2>&1 \
+	  && $(BIN)/python -m pip install -e '.[dev]' >>$(VENV)/install.log 2>&1 \
+	  || { tail -30 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP) ## install the project and its tools into .venv (newsfeed at .venv/bin/newsfeed)

@@ -459,6 +459,10 @@ async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: 
             "by_topic": dict(Counter(tracker.topic_of[k].rsplit(".", 1)[-1] for k in keys if k in tracker.topic_of)),
             "redelivered": tracker.redelivered,
         }  # fmt: skip
+        if kind == "worker":
+            counts = await topic_counts(target.tag)
+            out["messages_per_item"] = {t.split(target.tag, 1)[-1].lstrip(".-"): round(n / len(payloads), 2)
+                                        for t, n in sorted(counts.items()) if n}  # fmt: skip
         if sample_rss:
             sampling = False
             if sampler:
@@ -511,10 +515,16 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
 
 async def topic_counts(tag: str) -> dict[str, int]:
     """Messages written to each topic of a run (sum of end offsets), to count produce calls per item."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(Settings(broker=broker_url())))
+    servers = bootstrap_servers(Settings(broker=broker_url()))
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if tag in t]
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(*names, bootstrap_servers=servers)
     await consumer.start()
     try:
-        names = [t for t in await consumer.topics() if tag in t]
         parts = [TopicPartition(t, p) for t in names for p in (consumer.partitions_for_topic(t) or ())]
         ends = await consumer.end_offsets(parts) if parts else {}
         out: dict[str, int] = {}

@@ -4,7 +4,9 @@ usage: python bench/forward_agent.py worker -l warn --without-web
 environment: BENCH_BROKER (kafka://host:port), BENCH_APP_ID, BENCH_IN_TOPIC, BENCH_OUT_TOPIC,
 NEWSFEED_FETCH_MAX_WAIT_MS (the consumer fetch wait; Faust hard-codes 1500, newsfeed's transport makes it
 settable, and this app uses that transport so both can be compared; default 100 as in the worker).
-BENCH_PRODUCER_LINGER_MS (default 5, as the worker).
+BENCH_PRODUCER_LINGER_MS (default 5, as the worker). BENCH_FANOUT (default 1): send each value this many times,
+the extra copies to BENCH_OUT_TOPIC + ".sink" -- to price one extra produce per item (a worker writes ~20
+changelog records per item through its tables).
 """
 
 from __future__ import annotations
@@ -42,11 +44,15 @@ app.conf.newsfeed_fetch_max_wait_ms = int(os.environ.get("NEWSFEED_FETCH_MAX_WAI
 
 source = app.topic(os.environ.get("BENCH_IN_TOPIC", "bench.raw"))
 target = app.topic(os.environ.get("BENCH_OUT_TOPIC", "bench.forward"))
+sink = app.topic(os.environ.get("BENCH_OUT_TOPIC", "bench.forward") + ".sink")
+FANOUT = int(os.environ.get("BENCH_FANOUT", "1"))
 
 
 @app.agent(source, name="forward")
 async def forward(stream: Any) -> None:
     async for event in stream.events():
+        for _ in range(FANOUT - 1):
+            await sink.send(key=event.key, value=event.value)
         await target.send(key=event.key, value=event.value)
 
 

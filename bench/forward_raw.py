@@ -2,7 +2,8 @@
 
 usage: python bench/forward_raw.py
 environment: BENCH_BOOTSTRAP (host:port), BENCH_APP_ID (consumer group), BENCH_IN_TOPIC, BENCH_OUT_TOPIC,
-BENCH_FETCH_MAX_WAIT_MS (default 100), BENCH_PRODUCER_LINGER_MS (default 5). Stops on SIGTERM/SIGINT.
+BENCH_FETCH_MAX_WAIT_MS (default 100), BENCH_PRODUCER_LINGER_MS (default 5), BENCH_FANOUT (default 1: extra
+copies go to BENCH_OUT_TOPIC + ".sink"). Stops on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ async def main() -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=int(os.environ.get("BENCH_PRODUCER_LINGER_MS", "5")), acks="all"
     )
+    fanout = int(os.environ.get("BENCH_FANOUT", "1"))
+    sink = target + ".sink"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -41,6 +44,8 @@ async def main() -> None:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
+                    for _ in range(fanout - 1):
+                        await producer.send(sink, value=record.value, key=record.key)
                     await producer.send(target, value=record.value, key=record.key)
     finally:
         await consumer.stop()

@@ -42,5 +42,6 @@ for topic in search duplicates alerts deadletter; do
   printf '\n== %s.%s ==\n' "${NEWSFEED_TOPIC_PREFIX:-news}" "$topic"
   $bin/newsfeed subscribe "$topic" --from-beginning --timeout 4 --format pretty
 done
-printf '\nThe worker keeps running (health: http://127.0.0.1:6066/health, metrics: /metrics). Ctrl-C stops it and Kafka.\n' >&2
+port=${NEWSFEED_WEB_PORT:-6066}
+printf '\nThe worker keeps running (health: http://127.0.0.1:%s/health, metrics: /metrics). Ctrl-C stops it and Kafka.\n' "$port" >&2
 wait "$worker"

@@ -1,0 +1,76 @@
+"""The Faust app is built from the settings alone: credentials, bind address, topics and the fetch wait."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+import structlog
+
+from agents.app import build_app, client_options, declare_tables, declare_topics
+from agents.logs import configure_logging
+from agents.transport import Transport
+from pipeline.settings import Settings
+
+SASL = {
+    "NEWSFEED_BROKER": "kafka://k1.example:9094;kafka://k2.example:9094",
+    "NEWSFEED_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+    "NEWSFEED_SASL_MECHANISM": "SCRAM-SHA-512",
+    "NEWSFEED_SASL_USERNAME": "svc-newsfeed",
+    "NEWSFEED_SASL_PASSWORD": "s3cret-value",
+}
+
+
+def test_sasl_settings_pass_through_without_showing_the_password() -> None:
+    settings = Settings.from_env(SASL)
+    app = build_app(settings)
+    credentials = app.conf.broker_credentials
+    assert credentials.username == "svc-newsfeed"
+    assert credentials.password == "s3cret-value"
+    assert "s3cret-value" not in repr(credentials)
+    assert "s3cret-value" not in repr(settings)
+    options = client_options(settings)
+    assert options["bootstrap_servers"] == ["k1.example:9094", "k2.example:9094"]
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_password"] == "s3cret-value"
+
+
+def test_logging_settings_never_prints_the_secret() -> None:
+    settings = Settings.from_env(SASL)
+    stream = io.StringIO()
+    configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[0]
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    structlog.get_logger("test").info("settings_loaded", settings=settings, password=settings.sasl_password)
+    logging.getLogger("faust").info("conf %r", build_app(settings).conf.broker_credentials)
+    assert "settings_loaded" in stream.getvalue()
+    assert "s3cret-value" not in stream.getvalue()
+
+
+def test_web_server_binds_where_the_settings_say() -> None:
+    app = build_app(Settings.from_env({"NEWSFEED_WEB_PORT": "7001"}))
+    assert app.conf.web_bind == "127.0.0.1"
+    assert app.conf.web_port == 7001
+
+
+def test_topics_follow_the_prefix_and_partitions() -> None:
+    settings = Settings.from_env({"NEWSFEED_TOPIC_PREFIX": "staging", "NEWSFEED_RAW_PARTITIONS": "6"})
+    app = build_app(settings)
+    topics = declare_topics(app, settings)
+    assert topics.raw.get_topic_name() == "staging.raw"
+    assert topics.raw.partitions == 6
+    assert topics.by_name("staging.deadletter") is topics.deadletter
+    tables = declare_tables(app, settings)
+    assert tables.items.changelog_topic.get_topic_name() == "newsfeed-dedupe-items-changelog"
+
+
+# faust's consumer thread service makes an event loop of its own that it never closes.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_the_worker_consumer_takes_its_fetch_wait_from_the_settings() -> None:
+    app = build_app(Settings.from_env({"NEWSFEED_FETCH_MAX_WAIT_MS": "50"}))
+    assert isinstance(app.transport, Transport)
+    consumer = app.consumer
+    thread = consumer._new_consumer_thread()
+    client = thread._create_worker_consumer(app.transport)
+    assert client._fetch_max_wait_ms == 50
