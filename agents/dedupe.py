@@ -32,11 +32,7 @@ def register(wiring: Wiring) -> Any:
     async def dedupe(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            with structlog.contextvars.bound_contextvars(
-                topic=message.topic, partition=message.partition, offset=message.offset
-            ):
-                started = time.perf_counter()
-                metrics.items_in.labels("dedupe").inc()
+            with wiring.taking(message, "dedupe"):
                 now = datetime.now(UTC)
                 try:
                     prepared = Prepared.from_bytes(event.value)
@@ -63,7 +59,6 @@ def register(wiring: Wiring) -> Any:
                     if out.topic == alerts_topic:
                         metrics.alerts.labels(out.value.rule).inc()
                         log.info("alert_raised", item_id=record.id, alert_id=out.key, rule=out.value.rule)
-                metrics.latency.labels("dedupe").observe(time.perf_counter() - started)
                 ingested = datetime.fromisoformat(prepared.ingested_at).timestamp()
                 metrics.latency.labels("end_to_end").observe(max(0.0, time.time() - ingested))
 

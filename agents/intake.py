@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +41,7 @@ def register(wiring: Wiring) -> Any:
             message = event.message
             origin = Origin(message.topic, message.partition, message.offset, _is_replay(message.headers))
             raw = event.value if isinstance(event.value, bytes) else b""
-            with structlog.contextvars.bound_contextvars(
-                topic=message.topic, partition=message.partition, offset=message.offset
-            ):
-                started = time.perf_counter()
-                metrics.items_in.labels("intake").inc()
+            with wiring.taking(message, "intake"):
                 now = datetime.now(UTC)
                 try:
                     with deadline(settings.item_timeout_seconds):
@@ -56,7 +51,6 @@ def register(wiring: Wiring) -> Any:
                         raw, origin, reason="item_timeout", detail=f"intake {timeout}", stage="intake",
                         item_id=None, now=now,
                     )  # fmt: skip
-                metrics.latency.labels("intake").observe(time.perf_counter() - started)
                 if isinstance(result, DeadLetter):
                     await wiring.send_dead_letter(result, stage="intake")
                     continue

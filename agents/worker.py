@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,19 @@ class Wiring:
     metrics: Metrics
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the worker has recovered its tables and runs its agents."""
+
+    @contextmanager
+    def taking(self, message: Any, stage: str) -> Iterator[None]:
+        """One message's handling by ``stage``: log context bound (and unbound after), counted and timed."""
+        with structlog.contextvars.bound_contextvars(
+            topic=message.topic, partition=message.partition, offset=message.offset
+        ):
+            self.metrics.items_in.labels(stage).inc()
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.metrics.latency.labels(stage).observe(time.perf_counter() - started)
 
     async def send_all(self, messages: list[Message], *, stage: str) -> None:
         """Send output messages to their topics, counted by stage and topic."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pipeline.config_file import ConfigFileError, load_toml
 from pipeline.records import Tag
 
 __all__ = [
@@ -49,13 +49,8 @@ _RULE_KEYS = frozenset({"id", "severity", "topics", "min_score", "sources", "key
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
-class RulesError(ValueError):
+class RulesError(ConfigFileError):
     """A rules file that cannot be used; the message names the file and line."""
-
-    def __init__(self, source: str, line: int | None, message: str) -> None:
-        super().__init__(f"{source}:{line}: {message}" if line is not None else f"{source}: {message}")
-        self.source = source
-        self.line = line
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +131,7 @@ def parse_rules(text: str, *, source: str = "<rules>") -> list[Rule]:
     Raises:
         RulesError: the text is not TOML or breaks the schema.
     """
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"line (\d+)", str(exc))
-        raise RulesError(source, int(found.group(1)) if found else None, f"invalid TOML: {exc}") from exc
+    doc = load_toml(text, source, RulesError)
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if re.match(r"\s*\[\[\s*rule\s*\]\]", line)]
 
@@ -201,8 +192,9 @@ def _rule(raw: Any, index: int, fail: Any) -> Rule:
     )
 
 
-def _strings(raw: dict[str, Any], key: str, index: int, rule_id: str, fail: Any, *,
-             required: bool = False) -> tuple[str, ...]:
+def _strings(
+    raw: dict[str, Any], key: str, index: int, rule_id: str, fail: Any, *, required: bool = False
+) -> tuple[str, ...]:
     value = raw.get(key)
     if value is None and not required:
         return ()

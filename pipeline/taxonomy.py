@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from pipeline.config_file import ConfigFileError, load_toml
 
 __all__ = [
     "Exclusion",
@@ -66,15 +67,8 @@ _PHRASE_KEYS = frozenset({"text", "weight", "context"})
 _EXCLUSION_KEYS = frozenset({"text", "penalty"})
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(ConfigFileError):
     """A taxonomy file that cannot be used; the message names the file and line."""
-
-    def __init__(self, source: str, line: int | None, message: str) -> None:
-        where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {message}")
-        self.source = source
-        self.line = line
-        self.reason = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,19 +150,7 @@ def parse_taxonomy(text: str, *, source: str = "<taxonomy>") -> Taxonomy:
     Raises:
         TaxonomyError: the text is not TOML or breaks the schema.
     """
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TaxonomyError(source, _toml_line(exc), f"invalid TOML: {exc}") from exc
-    return _Validator(text, source).taxonomy(doc)
-
-
-def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
-    lineno = getattr(exc, "lineno", None)  # Python 3.14 adds it; 3.11 has it in the message
-    if isinstance(lineno, int):
-        return lineno
-    found = re.search(r"line (\d+)", str(exc))
-    return int(found.group(1)) if found else None
+    return _Validator(text, source).taxonomy(load_toml(text, source, TaxonomyError))
 
 
 class _Validator:
@@ -177,16 +159,20 @@ class _Validator:
     def __init__(self, text: str, source: str) -> None:
         self._lines = text.splitlines()
         self._source = source
-        self._topic_starts = [
-            i for i, line in enumerate(self._lines) if re.match(r"\s*\[\[\s*topic\s*\]\]", line)
-        ]
+        self._topic_starts = [i for i, line in enumerate(self._lines) if re.match(r"\s*\[\[\s*topic\s*\]\]", line)]
 
-    def _fail(self, message: str, *, topic: int | None = None, key: str | None = None,
-              needle: str | None = None, table: str | None = None) -> TaxonomyError:
+    def _fail(
+        self,
+        message: str,
+        *,
+        topic: int | None = None,
+        key: str | None = None,
+        needle: str | None = None,
+        table: str | None = None,
+    ) -> TaxonomyError:
         return TaxonomyError(self._source, self._line(topic, key, needle, table), message)
 
-    def _line(self, topic: int | None, key: str | None, needle: str | None,
-              table: str | None) -> int | None:
+    def _line(self, topic: int | None, key: str | None, needle: str | None, table: str | None) -> int | None:
         start, end = 0, len(self._lines)
         if topic is not None and topic < len(self._topic_starts):
             start = self._topic_starts[topic]
@@ -240,9 +226,17 @@ class _Validator:
             topics.append(topic)
         return Taxonomy(topics=tuple(topics), source=self._source)
 
-    def _number(self, data: dict[str, Any], key: str, default: float, *,
-                topic: int | None = None, table: str | None = None, positive: bool = True,
-                needle: str | None = None) -> float:
+    def _number(
+        self,
+        data: dict[str, Any],
+        key: str,
+        default: float,
+        *,
+        topic: int | None = None,
+        table: str | None = None,
+        positive: bool = True,
+        needle: str | None = None,
+    ) -> float:
         value = data.get(key, default)
         where: dict[str, Any] = {"topic": topic, "table": table}
         where.update({"needle": needle} if needle else {"key": key})
@@ -252,15 +246,15 @@ class _Validator:
             raise self._fail(f"{key!r} must be {'positive' if positive else 'non-negative'}", **where)
         return float(value)
 
-    def _count(self, data: dict[str, Any], key: str, default: int, *,
-               topic: int | None = None, table: str | None = None) -> int:
+    def _count(
+        self, data: dict[str, Any], key: str, default: int, *, topic: int | None = None, table: str | None = None
+    ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise self._fail(f"{key!r} must be a whole number >= 1", topic=topic, key=key, table=table)
         return value
 
-    def _topic(self, index: int, raw: Any, title_boost: float, lead_boost: float,
-               max_hits: int) -> Topic:
+    def _topic(self, index: int, raw: Any, title_boost: float, lead_boost: float, max_hits: int) -> Topic:
         if not isinstance(raw, dict):
             raise self._fail("each [[topic]] must be a table", topic=index)
         for key in raw:
@@ -268,8 +262,7 @@ class _Validator:
                 raise self._fail(f"unknown key {key!r} in topic", topic=index, key=key)
         topic_id = raw.get("id")
         if not isinstance(topic_id, str) or not _ID_RE.match(topic_id):
-            raise self._fail("topic 'id' is required: lowercase letters, digits, '_', '.', '-'",
-                             topic=index, key="id")
+            raise self._fail("topic 'id' is required: lowercase letters, digits, '_', '.', '-'", topic=index, key="id")
         label = raw.get("label", topic_id)
         if not isinstance(label, str) or not label.strip():
             raise self._fail(f"topic {topic_id!r}: 'label' must be a non-empty string", topic=index, key="label")
@@ -291,8 +284,12 @@ class _Validator:
             weight = self._number(item, "weight", 1.0, topic=index, needle=f'"{text}"')
             context = item.get("context", [])
             if not isinstance(context, list) or (not context and "context" in item):
-                raise self._fail(f"topic {topic_id!r}: 'context' of {text!r} must be a non-empty list",
-                                 topic=index, key="phrases", needle=text)
+                raise self._fail(
+                    f"topic {topic_id!r}: 'context' of {text!r} must be a non-empty list",
+                    topic=index,
+                    key="phrases",
+                    needle=text,
+                )
             ctx = tuple(self._text(c, index, "phrases", topic_id) for c in context)
             phrases.append(Phrase(text, weight, ctx))
             origin.append("phrases")
@@ -302,15 +299,18 @@ class _Validator:
         for item in self._tables(raw, "exclusions", index, topic_id):
             self._keys(item, _EXCLUSION_KEYS, index, "exclusions", topic_id)
             text = self._text(item.get("text"), index, "exclusions", topic_id)
-            penalty = self._number(item, "penalty", 0.0, topic=index, positive=False,
-                                   needle=f'"{text}"')
+            penalty = self._number(item, "penalty", 0.0, topic=index, positive=False, needle=f'"{text}"')
             exclusions.append(Exclusion(text, penalty))
         seen: set[str] = set()
         for phrase, key in zip(phrases, origin, strict=True):
             folded = phrase.text.casefold()
             if folded in seen:
-                raise self._fail(f"topic {topic_id!r}: phrase {phrase.text!r} is listed twice",
-                                 topic=index, key=key, needle=f'"{phrase.text}"')
+                raise self._fail(
+                    f"topic {topic_id!r}: phrase {phrase.text!r} is listed twice",
+                    topic=index,
+                    key=key,
+                    needle=f'"{phrase.text}"',
+                )
             seen.add(folded)
         return Topic(
             id=topic_id,
@@ -326,22 +326,28 @@ class _Validator:
     def _tables(self, raw: dict[str, Any], key: str, index: int, topic_id: str) -> list[dict[str, Any]]:
         items = raw.get(key, [])
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise self._fail(f"topic {topic_id!r}: {key!r} must be a list of tables like "
-                             "{ text = \"...\", ... }", topic=index, key=key)
+            raise self._fail(
+                f'topic {topic_id!r}: {key!r} must be a list of tables like {{ text = "...", ... }}',
+                topic=index,
+                key=key,
+            )
         return items
 
-    def _keys(self, item: dict[str, Any], allowed: frozenset[str], index: int, key: str,
-              topic_id: str) -> None:
+    def _keys(self, item: dict[str, Any], allowed: frozenset[str], index: int, key: str, topic_id: str) -> None:
         for name in item:
             if name not in allowed:
-                raise self._fail(f"topic {topic_id!r}: unknown key {name!r} in {key!r}",
-                                 topic=index, key=key, needle=name)
+                raise self._fail(
+                    f"topic {topic_id!r}: unknown key {name!r} in {key!r}", topic=index, key=key, needle=name
+                )
 
     def _text(self, value: Any, index: int, key: str, topic_id: str) -> str:
         if not isinstance(value, str):
-            raise self._fail(f"topic {topic_id!r}: every entry of {key!r} needs a text string",
-                             topic=index, key=key)
+            raise self._fail(f"topic {topic_id!r}: every entry of {key!r} needs a text string", topic=index, key=key)
         if not any(ch.isalnum() for ch in value):
-            raise self._fail(f"topic {topic_id!r}: {key!r} entry {value!r} has no letters or digits",
-                             topic=index, key=key, needle=f'"{value}"')
+            raise self._fail(
+                f"topic {topic_id!r}: {key!r} entry {value!r} has no letters or digits",
+                topic=index,
+                key=key,
+                needle=f'"{value}"',
+            )
         return value

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -12,6 +14,17 @@ from agents.app import build_app, client_options, declare_tables, declare_topics
 from agents.logs import configure_logging
 from agents.transport import Transport
 from pipeline.settings import Settings
+
+# faust's app and consumer services make event loops of their own that they never close; collect them here,
+# where the warning is expected, rather than in whichever later test the garbage collector happens to run.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(autouse=True)
+def _collect_faust_loops() -> Iterator[None]:
+    yield
+    gc.collect()
+
 
 SASL = {
     "NEWSFEED_BROKER": "kafka://k1.example:9094;kafka://k2.example:9094",
@@ -65,8 +78,6 @@ def test_topics_follow_the_prefix_and_partitions() -> None:
     assert tables.items.changelog_topic.get_topic_name() == "newsfeed-dedupe-items-changelog"
 
 
-# faust's consumer thread service makes an event loop of its own that it never closes.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_the_worker_consumer_takes_its_fetch_wait_from_the_settings() -> None:
     app = build_app(Settings.from_env({"NEWSFEED_FETCH_MAX_WAIT_MS": "50"}))
     assert isinstance(app.transport, Transport)
