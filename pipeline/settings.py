@@ -105,8 +105,6 @@ class Settings:
     """Topic taxonomy (TOML); the shipped default when unset."""
     rules_path: Path | None = None
     """Alert rules (TOML); the shipped default when unset."""
-    processing_guarantee: str = "at_least_once"
-    """``at_least_once`` (outputs idempotent by key) or ``exactly_once`` (Kafka transactions)."""
     fetch_max_wait_ms: int = 100
     """How long the broker may hold a fetch open when it has no data (Faust's own default is 1500)."""
     producer_linger_ms: float = 5.0
@@ -173,8 +171,6 @@ class Settings:
         return cls(**{name: _convert(name, value) for name, value in values.items()})
 
     def __post_init__(self) -> None:
-        if self.processing_guarantee not in {"at_least_once", "exactly_once"}:
-            raise SettingsError("NEWSFEED_PROCESSING_GUARANTEE must be at_least_once or exactly_once")
         if self.log_format not in {"json", "console"}:
             raise SettingsError("NEWSFEED_LOG_FORMAT must be json or console")
         for name in ("raw_partitions", "dedupe_partitions", "replication_factor", "max_item_bytes"):

@@ -57,7 +57,7 @@ def test_out_of_range_values_are_rejected() -> None:
     with pytest.raises(SettingsError):
         Settings.from_env({"NEWSFEED_RAW_PARTITIONS": "0"})
     with pytest.raises(SettingsError):
-        Settings.from_env({"NEWSFEED_PROCESSING_GUARANTEE": "maybe_once"})
+        Settings.from_env({"NEWSFEED_LOG_FORMAT": "xml"})
 
 
 def test_password_is_a_secret_that_never_shows() -> None:
