@@ -29,6 +29,8 @@ def canonical_url(url: str) -> str | None:
     if scheme not in {"http", "https"} or not parts.hostname:
         return None
     host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal: urlsplit drops its brackets
+        host = f"[{host}]"
     if port and not (scheme == "http" and port == 80) and not (scheme == "https" and port == 443):
         host = f"{host}:{port}"
     query = [

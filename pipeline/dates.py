@@ -5,8 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dateutil import parser as _dateutil
+from dateutil import tz as _tz
 
 _MAX_DATE_CHARS = 64
+# Zone names RFC 2822 allows besides GMT (which dateutil knows), as UTC offsets in hours.
+_RFC2822_ZONES = {"UT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+
+
+class _UnknownZoneError(ValueError):
+    """A zone name dateutil cannot place; the time is unparseable rather than silently read as UTC."""
+
+
+def _zone(name: str | None, offset: int | None) -> _tz.tzoffset | None:
+    """``tzinfos`` for dateutil: numeric offsets, UTC names and the RFC 2822 US zones.
+
+    Without it dateutil reads an unknown name (e.g. ``EDT``) as naive time with an
+    ``UnknownTimezoneWarning``, or as local time when it matches the host's zone.
+    """
+    if offset is not None:
+        return _tz.tzoffset(name, offset)
+    if name is None:
+        return None
+    if name.upper() in _RFC2822_ZONES:
+        return _tz.tzoffset(name, _RFC2822_ZONES[name.upper()] * 3600)
+    raise _UnknownZoneError(name)
 
 
 def parse_published(value: object) -> datetime | None:
@@ -33,12 +55,15 @@ def parse_published(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         try:
-            parsed = _dateutil.parse(text)
+            parsed = _dateutil.parse(text, tzinfos=_zone)
         except (ValueError, OverflowError, TypeError):
             return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # an offset of a day or more, or a time beyond year 1..9999 in UTC
+        return None
 
 
 def isoformat(moment: datetime) -> str:

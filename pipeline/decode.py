@@ -15,6 +15,11 @@ from pipeline.settings import Settings
 
 _KNOWN = frozenset({"id", "body", "url", "source", "title", "published_at", "language"})
 _BOM = b"\xef\xbb\xbf"
+_WRITE_DEPTH = 254
+"""orjson reads 1024 levels of nesting but writes only 254."""
+_OUTPUT_WRAP = 3
+"""Levels the outputs add around the item's fields (``extra`` in an article, a prepared message, a
+``newsfeed process`` line): an item nested deeper than the difference could be read but not written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +44,9 @@ def decode(raw: bytes, settings: Settings) -> RawItem | Rejected:
     """
     if len(raw) > settings.max_item_bytes:
         return Rejected("too_large", f"item is {len(raw)} bytes; the limit is {settings.max_item_bytes}")
-    if not raw.strip():
-        return Rejected("empty_message", "the message is empty")
     payload = raw[len(_BOM) :] if raw.startswith(_BOM) else raw
+    if not payload.strip():
+        return Rejected("empty_message", "the message is empty")
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as error:
@@ -49,10 +54,10 @@ def decode(raw: bytes, settings: Settings) -> RawItem | Rejected:
         return Rejected(reason, f"not valid JSON: {_short(str(error))}")
     if not isinstance(data, dict):
         return Rejected("not_an_object", f"expected a JSON object, got {type(data).__name__}")
-    return _validate(data, settings)
+    return _validate(data, settings, payload)
 
 
-def _validate(data: dict[str, Any], settings: Settings) -> RawItem | Rejected:
+def _validate(data: dict[str, Any], settings: Settings, raw: bytes) -> RawItem | Rejected:
     raw_id = data.get("id")
     item_id: str | None = None
     if raw_id is not None:
@@ -65,6 +70,9 @@ def _validate(data: dict[str, Any], settings: Settings) -> RawItem | Rejected:
             return _invalid("invalid_id", f"id is {len(item_id)} characters; the limit is {settings.max_id_chars}", None)
         elif not item_id.isprintable():
             return _invalid("invalid_id", "id holds control characters", None)
+    if _too_deep(raw, data):
+        limit = _WRITE_DEPTH - _OUTPUT_WRAP
+        return _invalid("too_deep", f"the item nests arrays and objects more than {limit} levels deep", item_id)
     body = data.get("body")
     if body is None:
         return _invalid("missing_body", "the item has no body", item_id)
@@ -81,7 +89,9 @@ def _validate(data: dict[str, Any], settings: Settings) -> RawItem | Rejected:
             return _invalid(f"invalid_{name}", f"{name} must be a string, got {type(value).__name__}", item_id)
         if value is not None and len(value) > settings.max_field_chars:
             return _invalid(f"invalid_{name}", f"{name} is longer than {settings.max_field_chars} characters", item_id)
-        fields[name] = _printable(value) if value else None
+        # The title is cleaned like the body later; controls removed here would stop the clean stage
+        # from repairing mojibake that holds C1 characters ("CAFÃ\x89" for "CAFÉ").
+        fields[name] = (value if name == "title" else _printable(value)) if value else None
     warnings: list[str] = []
     url = canonical_url(fields["url"]) if fields["url"] else None
     if fields["url"] and url is None:
@@ -120,6 +130,20 @@ def _printable(value: str) -> str:
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     return " ".join(text.split())
+
+
+def _too_deep(raw: bytes, data: dict[str, Any]) -> bool:
+    """True when the item, wrapped as the outputs wrap it, is nested too deeply for orjson to write."""
+    if raw.count(b"[") + raw.count(b"{") < _WRITE_DEPTH - _OUTPUT_WRAP:
+        return False
+    wrapped: Any = data
+    for _ in range(_OUTPUT_WRAP):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)  # C speed: a walk in Python would cost more than the parse
+    except orjson.JSONEncodeError:
+        return True
+    return False
 
 
 def _invalid_utf8(payload: bytes) -> bool:
