@@ -46,7 +46,6 @@ class Tables:
     """The dedupe and alert state: RocksDB stores backed by changelog topics."""
 
     items: Any
-    bands: Any
     fired: Any
 
 
@@ -179,7 +178,8 @@ def declare_tables(app: faust.App, settings: Settings) -> Tables:
             help=f"newsfeed {name}",
         )
 
-    return Tables(items=table("dedupe-items"), bands=table("dedupe-bands"), fired=table("alerts-fired"))
+    # The LSH band buckets are derived from the items and kept locally (agents/bands.py), not in a table.
+    return Tables(items=table("dedupe-items"), fired=table("alerts-fired"))
 
 
 __all__ = [

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from agents.bands import LocalBands
+from pipeline.dedupe import DedupeIndex
 from pipeline.process import Prepared
 from pipeline.records import Origin
 
@@ -27,6 +29,29 @@ def register(wiring: Wiring) -> Any:
         wiring.settings,
     )
     alerts_topic = settings.topic("alerts")
+    indexes: dict[int, DedupeIndex] = {}
+    unchecked: set[int] = set()
+
+    def index_for(partition: int) -> DedupeIndex:
+        """The partition's index; its local bands are checked against the entries after each recovery."""
+        index = indexes.get(partition)
+        if index is None:
+            path = settings.data_dir / "bands" / f"{settings.app_id}-{partition}"
+            index = indexes[partition] = pipeline.new_index(LocalBands(path), derived=True)
+            unchecked.add(partition)
+        if partition in unchecked:
+            started = time.perf_counter()
+            rebuilt = index.sync_bands()
+            unchecked.discard(partition)
+            log.info("dedupe_bands_checked", partition=partition, rebuilt=rebuilt,
+                     seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+        return index
+
+    async def _after_recovery() -> None:
+        # Entries may have come from another worker while this one did not hold the partition.
+        unchecked.update(indexes)
+
+    wiring.tables.items.on_recover(_after_recovery)
 
     @app.agent(topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:
@@ -42,7 +67,7 @@ def register(wiring: Wiring) -> Any:
                     continue
                 structlog.contextvars.bind_contextvars(item_id=prepared.item.id)
                 try:
-                    messages = pipeline.settle(prepared, now)
+                    messages = pipeline.settle(prepared, now, index_for(message.partition))
                 except Exception as error:
                     log.exception("settle_failed")
                     await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe")

@@ -85,7 +85,8 @@ def build(settings: Settings) -> Wiring:
     app = build_app(settings)
     topics = declare_topics(app, settings)
     tables = declare_tables(app, settings)
-    pipeline = Pipeline.from_settings(settings, items=tables.items, bands=tables.bands, fired=tables.fired)
+    # The pipeline's own index is unused in the worker: the dedupe agent keeps one per partition.
+    pipeline = Pipeline.from_settings(settings, items=tables.items, bands={}, fired=tables.fired)
     metrics = Metrics.create(lambda: _lag(app))
     wiring = Wiring(settings, app, topics, tables, pipeline, metrics)
     intake.register(wiring)

@@ -17,6 +17,9 @@ import ftfy
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 # C1 controls; removed only after ftfy has had its chance to use them for repairs.
 _C1_CHARS = re.compile("[\x80-\x9f]")
+# What parsers can bring back by decoding character references, less the record separator that the
+# HTML stage uses as its paragraph marker (references to it are removed before parsing).
+_DECODED_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1d\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _LINE_BREAK_CHARS = re.compile("[\r\x0b\x0c\x85\u2028\u2029]")
 # Zero-width and invisible formatting characters that only hide word boundaries or join
@@ -80,16 +83,16 @@ def finish(text: str, *, fold_spaces: bool = True) -> str:
         fold_spaces: Fold odd spaces and runs of spaces to one space. Callers that fold
             every line with ``fold_line`` afterwards skip it.
     """
-    if text.isascii():
-        if fold_spaces and "\t" in text:
-            text = text.replace("\t", " ")
-    else:
-        if not unicodedata.is_normalized("NFC", text):
-            text = unicodedata.normalize("NFC", text)
-        if not _printable(text):
-            text = _INVISIBLE.sub("", text)
-            if fold_spaces:
-                text = _ODD_SPACE.sub(" ", text)
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if fold_spaces and "\t" in text:
+        text = text.replace("\t", " ")
+    if not _printable(text):
+        # Parsers decode character references, so controls can come back here (&#x1b;, &#1;, &#x81;).
+        text = _DECODED_CONTROLS.sub("", text)
+        text = _INVISIBLE.sub("", text)
+        if fold_spaces:
+            text = _ODD_SPACE.sub(" ", text)
     if fold_spaces and "  " in text:
         text = _SPACES.sub(" ", text)
     return text

@@ -33,14 +33,10 @@ def clean(body: str, title: str | None = None) -> Cleaned:
     Returns:
         The cleaned title and body (paragraphs separated by one blank line), the dateline
         and credit found, and counts of what was removed by kind.
+
+    Exceptions are not hidden here: the pipeline dead-letters the item with reason ``stage_error`` and
+    the exception, so operators see a cleaner bug as what it is.
     """
-    try:
-        return _clean(body, title)
-    except Exception:  # noqa: BLE001 - the stage contract is "never raises"; see tests.
-        return Cleaned(title=None, body="", removed={"clean_error": 1})
-
-
-def _clean(body: str, title: str | None) -> Cleaned:
     removed: Counter[str] = Counter()
     lines = _lines(_text.prepare(body), removed)
     paragraphs, credits = _paragraphs(lines, removed)

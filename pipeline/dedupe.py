@@ -15,6 +15,12 @@ dicts offline), so a restarted worker rebuilds it from the changelog. Nothing is
 ``bands`` keys are LSH band keys (band number and a hash of the band's MinHash rows, base64); each
 value is the serials of the entries in that bucket, newest last, capped at ``max_bucket``.
 
+The bands are derived from the entries, so they need not be durable: the worker keeps them in a local
+store with no changelog (``derived_bands=True``) and rebuilds them from ``items`` after a recovery
+(``sync_bands``). The bands store then also holds ``#m``, the ``m`` value it was last in step with: when the
+two agree after a restart, the local bands are current and nothing is rebuilt. This saves the 17 changelog
+records that the band buckets of a new story would otherwise cost.
+
 Matching. An exact hash hit makes an ``exact`` copy. Otherwise the entries sharing a band with the item
 are candidates; each is verified with the Jaccard estimated from the signatures, turned into an estimated
 containment of the smaller shingle set in the larger, ``|A∩B| / min(|A|, |B|) = J(|A|+|B|) / ((1+J) min)``.
@@ -59,6 +65,7 @@ _KINDS: Final[tuple[DecisionKind, ...]] = ("unique", "exact", "near")
 _META = struct.Struct("<qI")  # watermark (epoch seconds), next serial
 _ENTRY = struct.Struct("<BdiIHH16s")  # kind, similarity, hour, size, id len, root len, exact
 _NO_WATERMARK: Final = -(2**63)
+_BANDS_MARKER: Final = "#m"  # not a band key: those are base64, which has no "#"
 _CHUNK: Final = 64
 _SERIALS: Final = 2**32
 _BAND_MIX: Final = np.array(
@@ -133,6 +140,7 @@ class DedupeIndex:
         max_bucket: int = 64,
         max_candidates: int = 32,
         expire_batch: int = 256,
+        derived_bands: bool = False,
     ) -> None:
         """Open an index over ``items`` and ``bands``; an empty pair of stores is an empty index.
 
@@ -149,6 +157,8 @@ class DedupeIndex:
             max_bucket: entries kept per band bucket (the newest), so boilerplate cannot make a hot key.
             max_candidates: candidates verified per item, most shared bands first.
             expire_batch: entries expired at most per ``decide()`` call.
+            derived_bands: ``bands`` is a local, non-durable store kept in step with ``items`` by a marker
+                and rebuilt by ``sync_bands``.
         """
         if window <= timedelta(0):
             raise ValueError("window must be positive")
@@ -168,6 +178,34 @@ class DedupeIndex:
         self._max_bucket = max_bucket
         self._max_candidates = max_candidates
         self._expire_batch = expire_batch
+        self._derived = derived_bands
+
+    def sync_bands(self) -> int | None:
+        """Bring derived bands in step with the entries: rebuild them unless their marker says they are.
+
+        Returns:
+            The number of entries re-indexed, or None when the bands were already current.
+        """
+        current = self._items.get("m")
+        if current is not None and self._bands.get(_BANDS_MARKER) == current:
+            return None
+        self._bands.clear()
+        indexed = 0
+        for hour in self._hours():
+            raw = self._items.get(f"n:{hour}")
+            count = 0 if raw is None else _from_u32(raw)
+            for chunk in range((count + _CHUNK - 1) // _CHUNK):
+                for serial in _unpack(self._items.get(f"t:{hour}:{chunk}") or b""):
+                    entry = self._entry(serial)
+                    if entry is None or entry.signature is None:
+                        continue
+                    probe = Fingerprint(exact=entry.exact.hex(), signature=entry.signature, size=entry.size)
+                    for key in self._band_keys(probe):
+                        self._bands[key] = _append(self._bands.get(key), serial, self._max_bucket)
+                    indexed += 1
+        if current is not None:
+            self._bands[_BANDS_MARKER] = current
+        return indexed
 
     def decide(self, item_id: str, fp: Fingerprint, event_time: datetime) -> Decision:
         """Decide whether an item is unique or a copy, index it, and expire a batch of old entries.
@@ -205,10 +243,13 @@ class DedupeIndex:
             self._items["x:" + fp.exact] = _u32(serial)
         self._items["d:" + item_id] = _u32(serial)
         self._file(hour, serial)
-        self._items["m"] = _META.pack(watermark, (serial + 1) % _SERIALS)
+        meta = _META.pack(watermark, (serial + 1) % _SERIALS)
+        self._items["m"] = meta
         oldest = self._items.get("h")
         if oldest and int.from_bytes(oldest[:8], "little", signed=True) < cutoff:
             self._expire(cutoff, self._expire_batch)
+        if self._derived:
+            self._bands[_BANDS_MARKER] = meta
         return Decision(
             item_id=item_id,
             kind=_KINDS[kind],
@@ -230,6 +271,8 @@ class DedupeIndex:
         if now is not None and _epoch(now) > watermark:
             watermark = _epoch(now)
             self._items["m"] = _META.pack(watermark, serial)
+            if self._derived:
+                self._bands[_BANDS_MARKER] = self._items["m"]
         if watermark == _NO_WATERMARK:
             return 0
         return self._expire((watermark - self._window) // 3600, None)

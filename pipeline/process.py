@@ -121,6 +121,7 @@ class Pipeline:
         self.settings = settings
         self.tagger = tagger
         self.rules = rules
+        self.items = items
         self.index = DedupeIndex(items, bands, window=settings.dedupe_window)
         self.fired = fired
         self.timer = timer
@@ -171,14 +172,22 @@ class Pipeline:
             )  # fmt: skip
         return Prepared(item, cleaned, tags, print_, origin, isoformat(now), raw)
 
-    def settle(self, prepared: Prepared, now: datetime) -> list[Any]:
-        """Dedupe, raise alerts and route one prepared item; returns the output messages."""
+    def new_index(self, bands: Store, *, derived: bool) -> DedupeIndex:
+        """Another index over this pipeline's entries, with its own band store (one per dedupe partition)."""
+        return DedupeIndex(self.items, bands, window=self.settings.dedupe_window, derived_bands=derived)
+
+    def settle(self, prepared: Prepared, now: datetime, index: DedupeIndex | None = None) -> list[Any]:
+        """Dedupe, raise alerts and route one prepared item; returns the output messages.
+
+        ``index`` is the dedupe index of the item's partition (the pipeline's own by default).
+        """
         timer = self.timer
         if timer:
             timer.start()
+        index = index or self.index
         # A date far in the future would move the dedupe watermark and expire the whole index: clamp it.
         event_time = min(parse_published(prepared.event_time) or now, now + _FUTURE_ALLOWANCE)
-        decision = self.index.decide(prepared.item.id, prepared.fingerprint, event_time)
+        decision = index.decide(prepared.item.id, prepared.fingerprint, event_time)
         if timer:
             timer.lap("dedupe")
         alerts = evaluate(

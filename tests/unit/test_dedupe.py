@@ -242,3 +242,27 @@ def test_bad_parameters_are_refused() -> None:
         DedupeIndex({}, {}, window=timedelta(0))
     with pytest.raises(ValueError, match="signature"):
         DedupeIndex({}, {}, num_bands=100, band_rows=2)
+
+
+def test_derived_bands_are_rebuilt_from_the_entries() -> None:
+    items: dict[str, bytes] = {}
+    index = DedupeIndex(items, {}, derived_bands=True)
+    decide(index, "orig", STORY)
+    decide(index, "other", earnings("ACME CORP", "1ST QTR", (10, 8), ("1.2 mln", "1.0 mln"), ("9 mln", "8 mln")))
+
+    lost = DedupeIndex(items, {}, derived_bands=True)  # a worker whose local bands are gone
+    assert lost.sync_bands() == 2
+    got = decide(lost, "copy", STORY[: int(len(STORY) * 0.6)])
+    assert got.kind == "near"
+    assert got.duplicate_of == "orig"
+
+
+def test_derived_bands_in_step_are_not_rebuilt() -> None:
+    items: dict[str, bytes] = {}
+    bands: dict[str, bytes] = {}
+    index = DedupeIndex(items, bands, derived_bands=True)
+    decide(index, "orig", STORY)
+    assert DedupeIndex(items, bands, derived_bands=True).sync_bands() is None
+    decide(DedupeIndex(items, {}, derived_bands=True), "elsewhere", "\n\n".join(PARAGRAPHS[1:]))
+    # The entries moved on without these bands (another worker had the partition): rebuild.
+    assert DedupeIndex(items, bands, derived_bands=True).sync_bands() == 2
