@@ -130,7 +130,6 @@ def build_app(settings: Settings) -> NewsfeedApp:
         web_port=settings.web_port,
         worker_redirect_stdouts=False,
         table_cleanup_interval=3600.0,
-        stream_wait_empty=False,
     )
     app.conf.newsfeed_fetch_max_wait_ms = settings.fetch_max_wait_ms
     return app

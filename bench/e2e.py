@@ -1,3 +1,4 @@
+# ruff: noqa: E501, ASYNC109
 """End-to-end benchmarks through a real Kafka broker: sustained rate, latency at a fixed rate, scaling, memory.
 
 usage:
@@ -48,8 +49,10 @@ sys.path.insert(0, str(ROOT))
 
 from agents.admin import create_topics  # noqa: E402
 from agents.app import bootstrap_servers  # noqa: E402
+from agents.logs import configure_logging  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 
+configure_logging("WARNING", "console")  # the service's own log lines (topics_created, ...) stay off stdout
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # topics just created: transient leader errors retry
 PYTHON = sys.executable
 NEWSFEED = str(Path(sys.executable).with_name("newsfeed"))
@@ -208,14 +211,16 @@ async def _create(topics: dict[str, int]) -> None:
 
 def _spawn(target: Target, argv: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
     logfile = (target.workdir / f"{name}.log").open("ab")
-    proc = subprocess.Popen(argv, env=env, cwd=target.workdir, stdout=logfile, stderr=subprocess.STDOUT)  # noqa: S603
+    proc = subprocess.Popen(argv, env=env, cwd=target.workdir, stdout=logfile, stderr=subprocess.STDOUT)
     logfile.close()
     target.procs.append(proc)
     _LIVE.append(proc)
     return proc
 
 
-async def start_target(kind: str, *, workers: int = 1, fetch_wait_ms: int | None = None, extra_env: dict[str, str] | None = None) -> Target:
+async def start_target(
+    kind: str, *, workers: int = 1, fetch_wait_ms: int | None = None, extra_env: dict[str, str] | None = None
+) -> Target:
     """Create fresh topics and start the consumer(s) under test."""
     tag = f"{kind[:2]}{uuid.uuid4().hex[:8]}"
     prefix, app_id = f"bench{tag}", f"newsfeed-bench-{tag}"
@@ -259,7 +264,7 @@ async def start_target(kind: str, *, workers: int = 1, fetch_wait_ms: int | None
 
 def _health(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
             return response.status == 200
     except Exception:  # noqa: BLE001 - 503, refused, timeout: not ready yet
         return False
@@ -598,7 +603,9 @@ def main() -> None:
             payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
             result = asyncio.run(profile(args.target, payloads, out=Path(args.out)))
         else:
-            result = asyncio.run(latency(args.target, rate=args.rate, seconds=args.seconds, fetch_wait_ms=args.fetch_wait))
+            result = asyncio.run(
+                latency(args.target, rate=args.rate, seconds=args.seconds, fetch_wait_ms=args.fetch_wait)
+            )
     finally:
         kill_leftovers()
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -24,10 +24,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.offline import ARCHIVE_WINDOW_DAYS, offline_pipeline, process_lines  # noqa: E402
-from pipeline.process import Prepared, StageTimer  # noqa: E402
-from pipeline.records import DeadLetter, Origin  # noqa: E402
-from pipeline.settings import Settings  # noqa: E402
+from agents.offline import ARCHIVE_WINDOW_DAYS, offline_pipeline, process_lines
+from pipeline.process import Prepared, StageTimer
+from pipeline.records import DeadLetter, Origin
+from pipeline.settings import Settings
 
 STAGES = ("decode", "clean", "fingerprint", "tag", "dedupe", "alerts", "route")
 DEFAULT_STREAM = Path(__file__).resolve().parents[2] / "shared/data/dev/dedupe-stream.jsonl"
