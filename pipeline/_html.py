@@ -99,6 +99,13 @@ def snippet_text(html: str) -> str:
     if "&#" in html:
         html = _MARK_REF.sub("", html)
     html = _defuse_raw_text(html)
+    if "<!" in html or "<?" in html:
+        # Comments and bogus comments first, as the tokenizer reads them: a block marker put inside one
+        # would otherwise leave it open and swallow the text after it.
+        html = _COMMENT.sub("", html)
+    # A tag opener that meets another "<" before its ">" ("<A<p>") would make the tokenizer read the next
+    # tag, and the text after it, as its own name: keep such an opener as text instead.
+    html = _UNCLOSED_OPENER.sub("&lt;", html)
     marked = _BLOCK_TAG.sub(MARK, html)
     if marked.count("<") > _TAGS_BEFORE_DEPTH_CHECK and _too_deep(marked):
         return _strip_tags(marked)
@@ -106,6 +113,10 @@ def snippet_text(html: str) -> str:
     tree.strip_tags(_DROPPED_TAGS)
     body = tree.body
     return body.text() if body is not None else ""
+
+
+_UNCLOSED_OPENER = re.compile(r"<(?=[A-Za-z/][^<>]*<)")
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)|<[!?][^>]*>?", re.DOTALL)
 
 
 def _defuse_raw_text(html: str) -> str:
