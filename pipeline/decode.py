@@ -67,7 +67,9 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes) -> RawItem |
         if not item_id:
             item_id = None
         elif len(item_id) > settings.max_id_chars:
-            return _invalid("invalid_id", f"id is {len(item_id)} characters; the limit is {settings.max_id_chars}", None)
+            return _invalid(
+                "invalid_id", f"id is {len(item_id)} characters; the limit is {settings.max_id_chars}", None
+            )
         elif not item_id.isprintable():
             return _invalid("invalid_id", "id holds control characters", None)
     if _too_deep(raw, data):
@@ -81,7 +83,9 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes) -> RawItem |
     if not body.strip():
         return _invalid("missing_body", "the body is empty", item_id)
     if len(body) > settings.max_body_chars:
-        return _invalid("body_too_large", f"body is {len(body)} characters; the limit is {settings.max_body_chars}", item_id)
+        return _invalid(
+            "body_too_large", f"body is {len(body)} characters; the limit is {settings.max_body_chars}", item_id
+        )
     fields: dict[str, str | None] = {}
     for name in ("url", "source", "title", "language"):
         value = data.get(name)
