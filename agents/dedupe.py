@@ -21,13 +21,7 @@ log = structlog.get_logger(__name__)
 
 def register(wiring: Wiring) -> Any:
     """Add the dedupe agent to the app."""
-    app, topics, pipeline, metrics, settings = (
-        wiring.app,
-        wiring.topics,
-        wiring.pipeline,
-        wiring.metrics,
-        wiring.settings,
-    )
+    pipeline, settings, metrics = wiring.pipeline, wiring.settings, wiring.metrics
     alerts_topic = settings.topic("alerts")
     indexes: dict[int, DedupeIndex] = {}
     unchecked: set[int] = set()
@@ -53,7 +47,7 @@ def register(wiring: Wiring) -> Any:
 
     wiring.tables.items.on_recover(_after_recovery)
 
-    @app.agent(topics.prepared, name="dedupe")
+    @wiring.app.agent(wiring.topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:
         async for event in stream.events():
             message = event.message

@@ -27,15 +27,9 @@ def _is_replay(headers: Any) -> bool:
 
 def register(wiring: Wiring) -> Any:
     """Add the intake agent to the app."""
-    app, topics, pipeline, metrics, settings = (
-        wiring.app,
-        wiring.topics,
-        wiring.pipeline,
-        wiring.metrics,
-        wiring.settings,
-    )
+    pipeline, settings, metrics = wiring.pipeline, wiring.settings, wiring.metrics
 
-    @app.agent(topics.raw, name="intake")
+    @wiring.app.agent(wiring.topics.raw, name="intake")
     async def intake(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
@@ -54,7 +48,7 @@ def register(wiring: Wiring) -> Any:
                 if isinstance(result, DeadLetter):
                     await wiring.send_dead_letter(result, stage="intake")
                     continue
-                await topics.prepared.send(key=result.item.language.encode(), value=result.to_bytes())
-                metrics.items_out.labels("intake", topics.prepared.get_topic_name()).inc()
+                await wiring.topics.prepared.send(key=result.item.language.encode(), value=result.to_bytes())
+                metrics.items_out.labels("intake", wiring.topics.prepared.get_topic_name()).inc()
 
     return intake

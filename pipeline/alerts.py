@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pipeline.config_file import ConfigFileError, load_toml
+from pipeline.config_file import ConfigFileError, load_toml, read_text
 from pipeline.records import Tag
 
 __all__ = [
@@ -117,12 +117,7 @@ def load_rules(path: str | Path) -> list[Rule]:
     Raises:
         RulesError: the file is unreadable, not TOML, or breaks the schema.
     """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(source, None, f"cannot read rules: {exc}") from exc
-    return parse_rules(text, source=source)
+    return parse_rules(read_text(path, RulesError, "rules"), source=str(path))
 
 
 def parse_rules(text: str, *, source: str = "<rules>") -> list[Rule]:

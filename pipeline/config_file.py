@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 
@@ -16,6 +17,14 @@ class ConfigFileError(ValueError):
         self.source = source
         self.line = line
         self.reason = message
+
+
+def read_text(path: str | Path, error: type[ConfigFileError], what: str) -> str:
+    """Read a configuration file as UTF-8; failure becomes ``error`` naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(str(path), None, f"cannot read {what}: {exc}") from exc
 
 
 def load_toml(text: str, source: str, error: type[ConfigFileError]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pipeline.config_file import ConfigFileError, load_toml
+from pipeline.config_file import ConfigFileError, load_toml, read_text
 
 __all__ = [
     "Exclusion",
@@ -136,12 +136,7 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     Raises:
         TaxonomyError: the file is unreadable, not TOML, or breaks the schema.
     """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaxonomyError(source, None, f"cannot read taxonomy: {exc}") from exc
-    return parse_taxonomy(text, source=source)
+    return parse_taxonomy(read_text(path, TaxonomyError, "taxonomy"), source=str(path))
 
 
 def parse_taxonomy(text: str, *, source: str = "<taxonomy>") -> Taxonomy:
