@@ -89,7 +89,7 @@ class Settings:
     """Faust table store: ``rocksdb://`` (bounded memory) or ``memory://``."""
     max_item_bytes: int = 2 * 1024 * 1024
     """Items larger than this (raw bytes) are dead-lettered before they are parsed."""
-    max_body_chars: int = 1_000_000
+    max_body_chars: int = 2_000_000
     """Bodies longer than this (characters, after decoding) are dead-lettered."""
     max_id_chars: int = 512
     """Ids longer than this are dead-lettered."""

@@ -207,7 +207,7 @@ CASES: list[tuple[str, bytes, str]] = [
     ("arrays 250 deep in a field", b'{"body": "x", "a": ' + b"[" * 250 + b"]" * 250 + b"}", "article"),
     # size
     ("10 MB body", item(body="word " * 2_000_000), "too_large"),
-    ("1.5 M character body", item(body="a" * 1_500_000), "body_too_large"),
+    ("2.05 M character body", item(body="a" * 2_050_000), "body_too_large"),
     # nothing left after cleaning
     ("only junk", item(body="[ad_1]\nshare now\n[ad_2]\nSource link"), "empty_after_cleaning"),
     ("only markup", item(body="<p></p><div><br></div><script>alert(1)</script>"), "empty_after_cleaning"),
