@@ -33,12 +33,15 @@ class TopicSpec:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """The public topics with their partitions and retention (and the internal prepared stream)."""
 
-    def retention(days: float) -> dict[str, str]:
-        return {"retention.ms": str(int(days * _DAY_MS)), "max.message.bytes": str(settings.max_item_bytes * 4)}
+    def retention(days: float, max_bytes: int = settings.max_item_bytes * 4) -> dict[str, str]:
+        return {"retention.ms": str(int(days * _DAY_MS)), "max.message.bytes": str(max_bytes)}
 
     out = settings.output_retention_days
+    # Raw takes items up to twice the item limit, so an over-size one still arrives and is dead-lettered;
+    # its dead letter (base64, 4/3 of the bytes) fits the four times allowed on the other topics.
+    raw_retention = retention(settings.raw_retention_days, settings.max_item_bytes * 2)
     return [
-        TopicSpec(settings.topic("raw"), settings.raw_partitions, retention(settings.raw_retention_days)),
+        TopicSpec(settings.topic("raw"), settings.raw_partitions, raw_retention),
         TopicSpec(settings.topic("search"), settings.raw_partitions, retention(out)),
         TopicSpec(settings.topic("duplicates"), settings.raw_partitions, retention(out)),
         # Alerts are keyed by alert id: compaction keeps the latest of each, retention bounds the rest.

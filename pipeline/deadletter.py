@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
+import orjson
+
 from pipeline.dates import isoformat
 from pipeline.records import DeadLetter, Origin
 
@@ -24,6 +26,10 @@ def dead_letter(
     """Build the dead letter for ``raw``, keeping its bytes so an operator can fix and replay it."""
     try:
         original, encoding = raw.decode("utf-8"), "utf-8"
+        # Control characters escape to six bytes each in JSON: keep the dead letter within the topic's
+        # message size by sending such text as base64 (4/3 of the bytes) instead.
+        if not original.isprintable() and len(orjson.dumps(original)) > len(raw) * 4 // 3 + 8:
+            original, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     except UnicodeDecodeError:
         original, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     return DeadLetter(

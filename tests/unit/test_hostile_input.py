@@ -105,7 +105,8 @@ def routed(messages: Iterable[Message], raw: bytes, offset: int = 7) -> Message:
             assert value.original_encoding == "base64"
             assert base64.b64decode(value.original, validate=True) == raw
         else:
-            assert value.original_encoding == "utf-8"
+            if raw.decode("utf-8").isprintable():
+                assert value.original_encoding == "utf-8"
         assert message.key == (value.item_id or "")
     else:
         assert isinstance(value, Article)
@@ -255,6 +256,15 @@ def test_invalid_utf8_is_kept_as_base64_of_the_exact_bytes(pipeline: Pipeline) -
     assert letter.stage == "decode"
     assert letter.original_encoding == "base64"
     assert base64.b64decode(letter.original) == raw
+
+
+def test_a_dead_letter_of_control_characters_is_base64_so_it_stays_small(pipeline: Pipeline) -> None:
+    raw = b'{"body": "' + b"\x01" * 100_000 + b'"'  # not JSON: cut short
+    letter = outcome(pipeline, raw)
+    assert letter.reason == "invalid_json"
+    assert letter.original_encoding == "base64"
+    assert original_bytes(letter) == raw
+    assert len(orjson.dumps(letter)) < len(raw) * 1.4
 
 
 def test_a_dead_letter_keeps_valid_utf8_as_text(pipeline: Pipeline) -> None:
