@@ -32,9 +32,7 @@ LEAD_MAX_CHARS = 500
 _WS_RE = re.compile(r"\s+")
 _SENTENCE_END_RE = re.compile("[.!?][\"'\u201d\u2019)\\]]*\\s+(?=[\"\u201c\u2018'(]?[A-Z0-9])")
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_/"
-_FOLD_TABLE = str.maketrans(
-    {**dict.fromkeys(_DASHES, " "), "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"}
-)
+_FOLD_TABLE = str.maketrans({**dict.fromkeys(_DASHES, " "), "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
 _TITLE_SEP = " | "
 
 _POS, _EXC = 0, 1
@@ -112,9 +110,7 @@ class Tagger:
             for exclusion in topic.exclusions:
                 roles[pattern(exclusion.text)].append(_Role(t, _EXC, exclusion.penalty, frozenset()))
         self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
-        self._automaton = ahocorasick_rs.AhoCorasick(
-            list(index), matchkind=ahocorasick_rs.MATCHKIND_STANDARD
-        )
+        self._automaton = ahocorasick_rs.AhoCorasick(list(index), matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
 
     @classmethod
     def from_path(cls, path: str | Path) -> Tagger:
@@ -171,17 +167,33 @@ class Tagger:
 
         tags: list[Tag] = []
         for t, topic_hits in hits.items():
-            tag = self._score(self._topics[t], topic_hits, vetoes.get(t, []), present, text,
-                              title_end=title_end, body_start=body_start, lead_end=lead_end)
+            tag = self._score(
+                self._topics[t],
+                topic_hits,
+                vetoes.get(t, []),
+                present,
+                text,
+                title_end=title_end,
+                body_start=body_start,
+                lead_end=lead_end,
+            )
             if tag is not None:
                 tags.append(tag)
         tags.sort(key=lambda tag: (-tag.score, tag.topic))
         return tags
 
     @staticmethod
-    def _score(topic: Topic, hits: list[_Hit], vetoes: Sequence[tuple[int, int, float]],
-               present: set[int], text: str, *, title_end: int, body_start: int,
-               lead_end: int) -> Tag | None:
+    def _score(
+        topic: Topic,
+        hits: list[_Hit],
+        vetoes: Sequence[tuple[int, int, float]],
+        present: set[int],
+        text: str,
+        *,
+        title_end: int,
+        body_start: int,
+        lead_end: int,
+    ) -> Tag | None:
         """Score one topic from its matches; ``None`` when it stays under the threshold."""
         hits.sort(key=lambda h: (h.start, h.start - h.end))
         kept: list[_Hit] = []

@@ -95,9 +95,21 @@ def test_source_keyword_and_score_filters() -> None:
 def test_shipped_rules_alert_on_seed_like_item() -> None:
     rules = load_rules(default_rules_path())
     tags = Tagger.default().tag(None, SEED_LIKE)
-    alerts = evaluate(rules, item_id="s", cluster_id="c", title=None, url=None, source="LatestLY",
-                      body=SEED_LIKE, tags=tags, published_at=None, now=NOW,
-                      max_age=timedelta(hours=24), replay=False, fired={})
+    alerts = evaluate(
+        rules,
+        item_id="s",
+        cluster_id="c",
+        title=None,
+        url=None,
+        source="LatestLY",
+        body=SEED_LIKE,
+        tags=tags,
+        published_at=None,
+        now=NOW,
+        max_age=timedelta(hours=24),
+        replay=False,
+        fired={},
+    )
     assert alerts
 
 

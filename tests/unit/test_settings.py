@@ -33,7 +33,9 @@ def test_environment_is_read_and_converted() -> None:
     assert settings.data_dir == Path("/var/lib/newsfeed")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("off", False)]
+)
 def test_booleans_are_parsed(raw: str, expected: bool) -> None:
     assert parse_bool("X", raw) is expected
 

@@ -57,15 +57,21 @@ def test_tags_sorted_by_score(tagger: Tagger) -> None:
 @pytest.mark.parametrize(
     ("title", "body"),
     [
-        ("U.S. trade deficit widens as imports surge",
-         "The U.S. trade deficit widened in March as imports of consumer goods rose, and lawmakers "
-         "renewed calls for tariffs on countries with large trade surpluses."),
-        ("Japan and U.S. open trade talks",
-         "Trade negotiators from Japan and the United States met to discuss market access and "
-         "protectionist trade legislation in Congress. The trade talks resume next week."),
-        ("EU threatens retaliation over steel tariffs",
-         "The European Union said it would retaliate if Washington imposes tariffs on steel, "
-         "warning of a trade war. GATT rules allow retaliatory duties, EU trade officials said."),
+        (
+            "U.S. trade deficit widens as imports surge",
+            "The U.S. trade deficit widened in March as imports of consumer goods rose, and lawmakers "
+            "renewed calls for tariffs on countries with large trade surpluses.",
+        ),
+        (
+            "Japan and U.S. open trade talks",
+            "Trade negotiators from Japan and the United States met to discuss market access and "
+            "protectionist trade legislation in Congress. The trade talks resume next week.",
+        ),
+        (
+            "EU threatens retaliation over steel tariffs",
+            "The European Union said it would retaliate if Washington imposes tariffs on steel, "
+            "warning of a trade war. GATT rules allow retaliatory duties, EU trade officials said.",
+        ),
     ],
 )
 def test_trade_positive(tagger: Tagger, title: str, body: str) -> None:
@@ -75,15 +81,21 @@ def test_trade_positive(tagger: Tagger, title: str, body: str) -> None:
 @pytest.mark.parametrize(
     ("title", "body"),
     [
-        ("Choosing a laptop",
-         "Every laptop is a trade-off between battery life and weight. The trade-offs are clear, "
-         "and the trade show in Las Vegas displayed many of them."),
-        ("Shares rise in active trade",
-         "Shares of the company traded higher in active trade on Tuesday after the results, "
-         "dealers said. Trading volume was heavy."),
-        ("Trade union calls strike",
-         "The trade union said its members would strike next week over pay. Trade unions have "
-         "grown stronger this year."),
+        (
+            "Choosing a laptop",
+            "Every laptop is a trade-off between battery life and weight. The trade-offs are clear, "
+            "and the trade show in Las Vegas displayed many of them.",
+        ),
+        (
+            "Shares rise in active trade",
+            "Shares of the company traded higher in active trade on Tuesday after the results, "
+            "dealers said. Trading volume was heavy.",
+        ),
+        (
+            "Trade union calls strike",
+            "The trade union said its members would strike next week over pay. Trade unions have "
+            "grown stronger this year.",
+        ),
     ],
 )
 def test_trade_lookalikes_do_not_tag(tagger: Tagger, title: str, body: str) -> None:
@@ -93,12 +105,16 @@ def test_trade_lookalikes_do_not_tag(tagger: Tagger, title: str, body: str) -> N
 @pytest.mark.parametrize(
     ("title", "body"),
     [
-        ("Freedonia posts record surplus with its neighbour",
-         "Freedonia reported its trade surplus with Sylvania grew again last month. Officials "
-         "said bilateral trade would be on the agenda when the two trade ministers meet."),
-        ("Ministers hunt for a deal on farm goods",
-         "Both governments blamed unfair trade practices and non-tariff barriers for the trade "
-         "disputes that have dragged on for a year, and threatened retaliatory tariffs."),
+        (
+            "Freedonia posts record surplus with its neighbour",
+            "Freedonia reported its trade surplus with Sylvania grew again last month. Officials "
+            "said bilateral trade would be on the agenda when the two trade ministers meet.",
+        ),
+        (
+            "Ministers hunt for a deal on farm goods",
+            "Both governments blamed unfair trade practices and non-tariff barriers for the trade "
+            "disputes that have dragged on for a year, and threatened retaliatory tariffs.",
+        ),
     ],
 )
 def test_trade_policy_phrases_tag(tagger: Tagger, title: str, body: str) -> None:
@@ -108,13 +124,17 @@ def test_trade_policy_phrases_tag(tagger: Tagger, title: str, body: str) -> None
 @pytest.mark.parametrize(
     ("title", "body"),
     [
-        ("Wheat futures slip in quiet session",
-         "Wheat futures closed lower at the Chicago Board of Trade as traders squared positions. "
-         "Trade sources said the grain trade expects export business to pick up, and trade "
-         "houses reported steady demand from importers."),
-        ("Regulator fines appliance maker",
-         "The Federal Trade Commission fined the company over misleading ads, and a trade "
-         "association for retailers welcomed the decision."),
+        (
+            "Wheat futures slip in quiet session",
+            "Wheat futures closed lower at the Chicago Board of Trade as traders squared positions. "
+            "Trade sources said the grain trade expects export business to pick up, and trade "
+            "houses reported steady demand from importers.",
+        ),
+        (
+            "Regulator fines appliance maker",
+            "The Federal Trade Commission fined the company over misleading ads, and a trade "
+            "association for retailers welcomed the decision.",
+        ),
     ],
 )
 def test_trade_market_contexts_do_not_tag(tagger: Tagger, title: str, body: str) -> None:
@@ -134,10 +154,16 @@ def test_trade_market_words_subtract_from_score(tagger: Tagger) -> None:
     [
         ("Taiwan holds elections", "Voters in Taiwan went to the polls on Saturday. Taipei said turnout was high."),
         (None, "TAIPEI, Jan 5 - Taiwan's central bank raised rates. Taiwanese exporters said the move was expected."),
-        ("Chip maker expands", "The Taiwan-based chip maker will build a plant in Kaohsiung, the company said. "
-                               "President Lai Ching-te attended the ceremony."),
-        (None, "Warships sailed through the Taiwan Strait on Monday, prompting protests from Beijing, "
-               "which claims Taiwan as its own."),
+        (
+            "Chip maker expands",
+            "The Taiwan-based chip maker will build a plant in Kaohsiung, the company said. "
+            "President Lai Ching-te attended the ceremony.",
+        ),
+        (
+            None,
+            "Warships sailed through the Taiwan Strait on Monday, prompting protests from Beijing, "
+            "which claims Taiwan as its own.",
+        ),
     ],
 )
 def test_taiwan_positive(tagger: Tagger, title: str | None, body: str) -> None:
@@ -147,18 +173,24 @@ def test_taiwan_positive(tagger: Tagger, title: str | None, body: str) -> None:
 @pytest.mark.parametrize(
     ("title", "body"),
     [
-        ("Review: a new noodle bar",
-         "The dining room is small and the menu short. Of the dishes we tried, the beef noodle soup "
-         "stood out, as good as at any Taiwanese restaurant in town. Service was friendly and quick. "
-         "Prices are reasonable and the desserts are worth the wait."),
-        ("Beijing marks anniversary",
-         "Leaders of the People's Republic of China marked the anniversary in Beijing with a parade. "
-         "The People's Republic of China was founded in 1949."),
-        ("Markets in Asia mixed",
-         "Stocks in Tokyo fell while Seoul rose. Markets in Hong Kong, Sydney and Singapore were "
-         "little changed. Dealers said volumes were thin. Taipei was closed for a holiday. "
-         "Investors were waiting for US data. "
-         "Oil prices slipped."),
+        (
+            "Review: a new noodle bar",
+            "The dining room is small and the menu short. Of the dishes we tried, the beef noodle soup "
+            "stood out, as good as at any Taiwanese restaurant in town. Service was friendly and quick. "
+            "Prices are reasonable and the desserts are worth the wait.",
+        ),
+        (
+            "Beijing marks anniversary",
+            "Leaders of the People's Republic of China marked the anniversary in Beijing with a parade. "
+            "The People's Republic of China was founded in 1949.",
+        ),
+        (
+            "Markets in Asia mixed",
+            "Stocks in Tokyo fell while Seoul rose. Markets in Hong Kong, Sydney and Singapore were "
+            "little changed. Dealers said volumes were thin. Taipei was closed for a holiday. "
+            "Investors were waiting for US data. "
+            "Oil prices slipped.",
+        ),
     ],
 )
 def test_taiwan_lookalikes_do_not_tag(tagger: Tagger, title: str | None, body: str) -> None:
@@ -166,28 +198,36 @@ def test_taiwan_lookalikes_do_not_tag(tagger: Tagger, title: str | None, body: s
 
 
 def test_fentanyl_positive(tagger: Tagger) -> None:
-    body = ("Police seized fentanyl pills in a raid. Overdose deaths from synthetic opioids have risen, "
-            "and officials blame fentanyl trafficked across the border.")
+    body = (
+        "Police seized fentanyl pills in a raid. Overdose deaths from synthetic opioids have risen, "
+        "and officials blame fentanyl trafficked across the border."
+    )
     assert "fentanyl" in topics(tagger.tag("Fentanyl seizure", body))
 
 
 def test_fentanyl_passing_mention_does_not_tag(tagger: Tagger) -> None:
-    body = ("The city council approved the budget on Tuesday after a long debate about parks, roads "
-            "and schools. The vote was seven to two. Among dozens of items, one member mentioned "
-            "a grant that once paid for "
-            "fentanyl test strips. The council also approved new bus routes and a library.")
+    body = (
+        "The city council approved the budget on Tuesday after a long debate about parks, roads "
+        "and schools. The vote was seven to two. Among dozens of items, one member mentioned "
+        "a grant that once paid for "
+        "fentanyl test strips. The council also approved new bus routes and a library."
+    )
     assert "fentanyl" not in topics(tagger.tag("Council passes budget", body))
 
 
 def test_aukus_positive(tagger: Tagger) -> None:
-    body = ("Australia will buy nuclear-powered submarines from the United States under the AUKUS pact "
-            "signed with Britain, officials in Canberra said.")
+    body = (
+        "Australia will buy nuclear-powered submarines from the United States under the AUKUS pact "
+        "signed with Britain, officials in Canberra said."
+    )
     assert "aukus" in topics(tagger.tag("Australia confirms submarine deal", body))
 
 
 def test_aukus_lookalike_does_not_tag(tagger: Tagger) -> None:
-    body = ("Russia's navy showed off its nuclear-powered submarines at a parade in St Petersburg. "
-            "The nuclear submarines were built in the 1990s.")
+    body = (
+        "Russia's navy showed off its nuclear-powered submarines at a parade in St Petersburg. "
+        "The nuclear submarines were built in the 1990s."
+    )
     assert "aukus" not in topics(tagger.tag("Navy parade", body))
 
 
@@ -223,9 +263,26 @@ def test_tag_never_raises_and_only_emits_taxonomy_topics(title: str | None, body
 
 
 @settings(max_examples=200, deadline=None)
-@given(words=st.lists(st.sampled_from(
-    ["Taiwan", "trade", "deficit", "AUKUS", "fentanyl", "-", "'s", "trade-off", "Taipei", "\u0130", "\n", "\ud800"]
-)))
+@given(
+    words=st.lists(
+        st.sampled_from(
+            [
+                "Taiwan",
+                "trade",
+                "deficit",
+                "AUKUS",
+                "fentanyl",
+                "-",
+                "'s",
+                "trade-off",
+                "Taipei",
+                "\u0130",
+                "\n",
+                "\ud800",
+            ]
+        )
+    )
+)
 def test_tag_on_keyword_soup(words: list[str]) -> None:
     for tag in _SHARED.tag(" ".join(words[:3]), " ".join(words)):
         assert tag.topic in _SHARED.topic_ids

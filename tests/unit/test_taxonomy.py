@@ -44,7 +44,7 @@ def _error(text: str) -> TaxonomyError:
 
 
 def test_syntax_error_names_file_and_line() -> None:
-    err = _error(GOOD + "\n[[topic]]\nid = \"x\nlabel = 1\n")
+    err = _error(GOOD + '\n[[topic]]\nid = "x\nlabel = 1\n')
     assert str(err).startswith("tax.toml:13:")
     assert err.line == 13
 
@@ -52,7 +52,7 @@ def test_syntax_error_names_file_and_line() -> None:
 @pytest.mark.parametrize(
     ("bad", "line", "words"),
     [
-        (GOOD.replace("threshold = 1.0", "threshold = \"high\""), 7, "threshold"),
+        (GOOD.replace("threshold = 1.0", 'threshold = "high"'), 7, "threshold"),
         (GOOD.replace("threshold = 1.0", "threshold = -1"), 7, "threshold"),
         (GOOD.replace("threshold = 1.0\n", ""), 4, "threshold"),
         (GOOD.replace('id = "whales"', 'id = "Whales!"'), 5, "id"),
@@ -63,11 +63,19 @@ def test_syntax_error_names_file_and_line() -> None:
         (GOOD.replace('"whale",', '"Whales",'), 8, "twice"),
         (GOOD + '\n[[topic]]\nid = "whales"\nlabel = "W"\nthreshold = 1.0\naliases = ["orca"]\n', 13, "duplicate"),
         (GOOD.replace("title_boost = 3.0", "title_boost = 0"), 2, "title_boost"),
-        (GOOD.replace('aliases = ["whale", "whales"]\nphrases = [{ text = "humpback", weight = 2.0 }]', ""),
-         4, "no aliases"),
+        (
+            GOOD.replace('aliases = ["whale", "whales"]\nphrases = [{ text = "humpback", weight = 2.0 }]', ""),
+            4,
+            "no aliases",
+        ),
         ("[defaults]\nlead_boost = 2.0\n", None, "at least one"),
-        (GOOD.replace('exclusions = [{ text = "whale of a time", penalty = 1.0 }]',
-                      'exclusions = ["whale of a time"]'), 10, "exclusions"),
+        (
+            GOOD.replace(
+                'exclusions = [{ text = "whale of a time", penalty = 1.0 }]', 'exclusions = ["whale of a time"]'
+            ),
+            10,
+            "exclusions",
+        ),
     ],
 )
 def test_schema_errors_name_the_line(bad: str, line: int | None, words: str) -> None:
