@@ -40,6 +40,14 @@ class Wiring:
     metrics: Metrics
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the worker has recovered its tables and runs its agents."""
+    routes: dict[str, Any] = field(init=False)
+    """Output topics by full name, looked up once per message."""
+
+    def __post_init__(self) -> None:
+        names = ("search", "duplicates", "alerts", "deadletter")
+        object.__setattr__(
+            self, "routes", {self.settings.topic(n): self.topics.by_name(self.settings.topic(n)) for n in names}
+        )
 
     @contextmanager
     def taking(self, message: Any, stage: str) -> Iterator[None]:
@@ -57,7 +65,7 @@ class Wiring:
     async def send_all(self, messages: list[Message], *, stage: str) -> None:
         """Send output messages to their topics, counted by stage and topic."""
         for message in messages:
-            await self.topics.by_name(message.topic).send(key=message.key.encode(), value=orjson.dumps(message.value))
+            await self.routes[message.topic].send(key=message.key.encode(), value=orjson.dumps(message.value))
             self.metrics.items_out.labels(stage, message.topic).inc()
 
     async def send_dead_letter(self, letter: DeadLetter, *, stage: str) -> None:
