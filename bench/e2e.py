@@ -447,6 +447,7 @@ async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: 
                 await asyncio.sleep(0.5)
 
         sampler = asyncio.create_task(sample()) if sample_rss else None
+        cpu0 = sum(cpu_seconds(pid) or 0.0 for pid in target.pids())
         started = time.perf_counter()
         futures = [await producer.send(target.raw_topic, value, key=key) for key, value in payloads]
         await asyncio.gather(*futures)
@@ -457,10 +458,12 @@ async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: 
         arrived = [tracker.arrivals[k] for k in keys if k in tracker.arrivals]
         last = max(arrived) if arrived else time.perf_counter()
         elapsed = last - started
+        cpu = sum(cpu_seconds(pid) or 0.0 for pid in target.pids()) - cpu0
         out: dict[str, Any] = {
             "items": len(payloads), "arrived": len(arrived), "complete": complete,
             "produce_s": round(produced, 2), "elapsed_s": round(elapsed, 2),
             "items_per_s": round(len(arrived) / elapsed, 1) if elapsed > 0 else 0.0,
+            "cpu_ms_per_item": round(1000 * cpu / max(1, len(arrived)), 2),
             "by_topic": dict(Counter(tracker.topic_of[k].rsplit(".", 1)[-1] for k in keys if k in tracker.topic_of)),
             "redelivered": tracker.redelivered,
         }  # fmt: skip

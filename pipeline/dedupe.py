@@ -3,23 +3,26 @@
 All state lives in two ``MutableMapping[str, bytes]`` stores (Faust tables on RocksDB in production,
 dicts offline), so a restarted worker rebuilds it from the changelog. Nothing is kept in process memory.
 
-``items`` keys:
+The facts, in ``items``:
 
 - ``m``            watermark (newest event time seen, epoch seconds) and the next entry serial
+- ``e:<serial>``   one decided item: its decision, retention hour, shingle count, exact hash, signature, id
+
+What is derived from them, in ``items`` too unless ``derived_bands`` moves it to ``bands``:
+
 - ``h``            the hours that hold entries, sorted (little-endian int64s)
 - ``n:<hour>``     how many entries an hour holds; ``t:<hour>:<chunk>`` their serials, 64 per chunk
-- ``e:<serial>``   one decided item: its decision, retention hour, shingle count, exact hash, signature
 - ``d:<item id>``  the serial of the item's entry, so a redelivered item gets its first decision back
 - ``x:<exact>``    the serial of the first live entry with that exact hash
 
 ``bands`` keys are LSH band keys (band number and a hash of the band's MinHash rows, base64); each
 value is the serials of the entries in that bucket, newest last, capped at ``max_bucket``.
 
-The bands are derived from the entries, so they need not be durable: the worker keeps them in a local
-store with no changelog (``derived_bands=True``) and rebuilds them from ``items`` after a recovery
-(``sync_bands``). The bands store then also holds ``#m``, the ``m`` value it was last in step with: when the
-two agree after a restart, the local bands are current and nothing is rebuilt. This saves the 17 changelog
-records that the band buckets of a new story would otherwise cost.
+Everything but ``m`` and the entries is derived, so it need not be durable: the worker keeps it in a local
+store with no changelog (``derived_bands=True``) and rebuilds it from the entries after a recovery
+(``sync_bands``). That store then also holds ``#m``, the ``m`` value it was last in step with: when the
+two agree after a restart, it is current and nothing is rebuilt. A decided item then costs two changelog
+records (its entry and ``m``) instead of about 22.
 
 Matching. An exact hash hit makes an ``exact`` copy. Otherwise the entries sharing a band with the item
 are candidates; each is verified with the Jaccard estimated from the signatures, turned into an estimated
@@ -168,6 +171,8 @@ class DedupeIndex:
             raise ValueError("num_bands * band_rows exceeds the signature length")
         self._items = items
         self._bands = bands
+        self._derived_store = bands if derived_bands else items
+        """Where the derived keys (``h``, ``n:``, ``t:``, ``d:``, ``x:``) live."""
         self._window = int(window.total_seconds())
         self._containment = containment
         self._min_ratio = min_size_ratio
@@ -181,31 +186,43 @@ class DedupeIndex:
         self._derived = derived_bands
 
     def sync_bands(self) -> int | None:
-        """Bring derived bands in step with the entries: rebuild them unless their marker says they are.
+        """Bring the derived keys in step with the entries: rebuild them unless their marker says they are.
+
+        Only for ``derived_bands=True``; otherwise everything is kept in step as it is written.
 
         Returns:
-            The number of entries re-indexed, or None when the bands were already current.
+            The number of entries re-indexed, or None when the derived keys were already current.
         """
+        if not self._derived:
+            raise ValueError("sync_bands is for an index with derived_bands=True")
         current = self._items.get("m")
         if current is not None and self._bands.get(_BANDS_MARKER) == current:
             return None
         self._bands.clear()
-        indexed = 0
-        for hour in self._hours():
-            raw = self._items.get(f"n:{hour}")
-            count = 0 if raw is None else _from_u32(raw)
-            for chunk in range((count + _CHUNK - 1) // _CHUNK):
-                for serial in _unpack(self._items.get(f"t:{hour}:{chunk}") or b""):
-                    entry = self._entry(serial)
-                    if entry is None or entry.signature is None:
-                        continue
-                    probe = Fingerprint(exact=entry.exact.hex(), signature=entry.signature, size=entry.size)
-                    for key in self._band_keys(probe):
-                        self._bands[key] = _append(self._bands.get(key), serial, self._max_bucket)
-                    indexed += 1
+        # A worker's table may list other partitions' keys too; reads go to this partition's own.
+        serials = sorted({int(key[2:], 16) for key in list(self._items.keys()) if key.startswith("e:")})
+        filed: dict[int, list[int]] = {}
+        for serial in serials:
+            entry = self._entry(serial)
+            if entry is None:
+                continue
+            filed.setdefault(entry.hour, []).append(serial)
+            self._bands["d:" + entry.item_id] = _u32(serial)
+            if entry.signature is None:
+                continue
+            self._bands["x:" + entry.exact.hex()] = _u32(serial)  # the newest, as decide() leaves it
+            probe = Fingerprint(exact=entry.exact.hex(), signature=entry.signature, size=entry.size)
+            for key in self._band_keys(probe):
+                self._bands[key] = _append(self._bands.get(key), serial, self._max_bucket)
+        for hour in sorted(filed):
+            for at in range(0, len(filed[hour]), _CHUNK):
+                self._bands[f"t:{hour}:{at // _CHUNK}"] = _pack(filed[hour][at : at + _CHUNK])
+            self._bands[f"n:{hour}"] = _u32(len(filed[hour]))
+        if filed:
+            self._bands["h"] = _pack_hours(sorted(filed))
         if current is not None:
             self._bands[_BANDS_MARKER] = current
-        return indexed
+        return len(serials)
 
     def decide(self, item_id: str, fp: Fingerprint, event_time: datetime) -> Decision:
         """Decide whether an item is unique or a copy, index it, and expire a batch of old entries.
@@ -240,12 +257,12 @@ class DedupeIndex:
         if indexed:
             for key in band_keys:
                 self._bands[key] = _append(buckets.get(key), serial, self._max_bucket)
-            self._items["x:" + fp.exact] = _u32(serial)
-        self._items["d:" + item_id] = _u32(serial)
+            self._derived_store["x:" + fp.exact] = _u32(serial)
+        self._derived_store["d:" + item_id] = _u32(serial)
         self._file(hour, serial)
         meta = _META.pack(watermark, (serial + 1) % _SERIALS)
         self._items["m"] = meta
-        oldest = self._items.get("h")
+        oldest = self._derived_store.get("h")
         if oldest and int.from_bytes(oldest[:8], "little", signed=True) < cutoff:
             self._expire(cutoff, self._expire_batch)
         if self._derived:
@@ -291,7 +308,7 @@ class DedupeIndex:
 
         if fp.size == 0:
             return 0, item_id, 1.0
-        raw = self._items.get("x:" + fp.exact)
+        raw = self._derived_store.get("x:" + fp.exact)
         if raw is not None:
             hit = self._entry(_from_u32(raw))
             if hit is not None and hit.hour >= cutoff and hit.exact == exact:
@@ -336,7 +353,7 @@ class DedupeIndex:
         return [text[i : i + 12] for i in range(0, len(text), 12)]
 
     def _prior(self, item_id: str) -> _Entry | None:
-        raw = self._items.get("d:" + item_id)
+        raw = self._derived_store.get("d:" + item_id)
         if raw is None:
             return None
         entry = self._entry(_from_u32(raw))
@@ -376,19 +393,19 @@ class DedupeIndex:
 
     def _file(self, hour: int, serial: int) -> None:
         """File a serial under its retention hour."""
-        raw = self._items.get(f"n:{hour}")
+        raw = self._derived_store.get(f"n:{hour}")
         count = 0 if raw is None else _from_u32(raw)
         if raw is None:
             hours = self._hours()
             if hour not in hours:
                 bisect.insort(hours, hour)
-                self._items["h"] = _pack_hours(hours)
+                self._derived_store["h"] = _pack_hours(hours)
         key = f"t:{hour}:{count // _CHUNK}"
-        self._items[key] = (self._items.get(key) or b"") + _u32(serial)
-        self._items[f"n:{hour}"] = _u32(count + 1)
+        self._derived_store[key] = (self._derived_store.get(key) or b"") + _u32(serial)
+        self._derived_store[f"n:{hour}"] = _u32(count + 1)
 
     def _hours(self) -> list[int]:
-        raw = self._items.get("h")
+        raw = self._derived_store.get("h")
         if raw is None:
             return []
         hours = array("q")
@@ -405,11 +422,11 @@ class DedupeIndex:
         removed = 0
         while hours and hours[0] < cutoff and (budget is None or removed < budget):
             hour = hours[0]
-            raw = self._items.get(f"n:{hour}")
+            raw = self._derived_store.get(f"n:{hour}")
             count = 0 if raw is None else _from_u32(raw)
             while count and (budget is None or removed < budget):
                 key = f"t:{hour}:{(count - 1) // _CHUNK}"
-                serials = _unpack(self._items.get(key) or b"")
+                serials = _unpack(self._derived_store.get(key) or b"")
                 if not serials:  # a lost chunk: skip to the one before it
                     count = (count - 1) // _CHUNK * _CHUNK
                     continue
@@ -419,15 +436,15 @@ class DedupeIndex:
                 removed += take
                 count -= take
                 if len(serials) > take:
-                    self._items[key] = _pack(serials[: len(serials) - take])
+                    self._derived_store[key] = _pack(serials[: len(serials) - take])
                 else:
-                    self._items.pop(key, None)
+                    self._derived_store.pop(key, None)
             if count:
-                self._items[f"n:{hour}"] = _u32(count)
+                self._derived_store[f"n:{hour}"] = _u32(count)
             else:
-                self._items.pop(f"n:{hour}", None)
+                self._derived_store.pop(f"n:{hour}", None)
                 hours.pop(0)
-        self._items["h"] = _pack_hours(hours)
+        self._derived_store["h"] = _pack_hours(hours)
         return removed
 
     def _drop(self, serial: int) -> None:
@@ -438,8 +455,8 @@ class DedupeIndex:
         del self._items[f"e:{serial:x}"]
         mine = _u32(serial)
         for key in ("d:" + entry.item_id, "x:" + entry.exact.hex()):
-            if self._items.get(key) == mine:
-                del self._items[key]
+            if self._derived_store.get(key) == mine:
+                del self._derived_store[key]
         if entry.signature is None:
             return
         probe = Fingerprint(exact=entry.exact.hex(), signature=entry.signature, size=entry.size)

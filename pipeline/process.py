@@ -14,7 +14,7 @@ import base64
 import time
 from collections import defaultdict
 from collections.abc import MutableMapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from pipeline.tag import Tagger
 
 Store = MutableMapping[str, bytes]
 _FUTURE_ALLOWANCE = timedelta(days=1)
+_FRAME = b"\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Prepared:
     """An item after the stateless stages: what the intake step hands to the dedupe step."""
 
     item: RawItem
+    """The validated item, its body left empty: ``raw`` and ``cleaned`` carry the text."""
     cleaned: Cleaned
     tags: tuple[Tag, ...]
     fingerprint: Fingerprint
@@ -55,23 +57,30 @@ class Prepared:
         return self.item.published_at or self.ingested_at
 
     def to_bytes(self) -> bytes:
-        """Serialise for the internal prepared topic."""
-        return orjson.dumps(
+        """Serialise for the internal prepared topic: a JSON line, then the original message as it came.
+
+        orjson escapes every newline inside JSON strings, so the first ``\\n`` ends the header; the raw bytes
+        travel as they are, neither decoded nor base64-encoded.
+        """
+        head = orjson.dumps(
             {
-                "item": asdict(self.item),
-                "cleaned": asdict(self.cleaned),
-                "tags": [asdict(tag) for tag in self.tags],
+                "item": self.item,
+                "cleaned": self.cleaned,
+                "tags": self.tags,
                 "fingerprint": base64.b64encode(self.fingerprint.to_bytes()).decode("ascii"),
-                "origin": asdict(self.origin),
+                "origin": self.origin,
                 "ingested_at": self.ingested_at,
-                "raw": base64.b64encode(self.raw).decode("ascii"),
             }
         )
+        return head + _FRAME + self.raw
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Prepared:
         """Read what ``to_bytes`` wrote."""
-        obj = orjson.loads(data)
+        head, frame, raw = data.partition(_FRAME)
+        if not frame:
+            raise ValueError("not a prepared message: no header line")
+        obj = orjson.loads(head)
         item = obj["item"]
         cleaned = obj["cleaned"]
         dateline = cleaned.get("dateline")
@@ -82,7 +91,7 @@ class Prepared:
             fingerprint=Fingerprint.from_bytes(base64.b64decode(obj["fingerprint"])),
             origin=Origin(**obj["origin"]),
             ingested_at=obj["ingested_at"],
-            raw=base64.b64decode(obj["raw"]),
+            raw=raw,
         )
 
 
@@ -170,7 +179,7 @@ class Pipeline:
                 raw, origin, reason="stage_error", detail=f"{stage} raised {type(error).__name__}: {error}",
                 stage=stage, item_id=item.id, now=now,
             )  # fmt: skip
-        return Prepared(item, cleaned, tags, print_, origin, isoformat(now), raw)
+        return Prepared(replace(item, body=""), cleaned, tags, print_, origin, isoformat(now), raw)
 
     def new_index(self, bands: Store, *, derived: bool) -> DedupeIndex:
         """Another index over this pipeline's entries, with its own band store (one per dedupe partition)."""

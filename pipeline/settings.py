@@ -109,6 +109,9 @@ class Settings:
     """How long the broker may hold a fetch open when it has no data (Faust's own default is 1500)."""
     producer_linger_ms: float = 5.0
     """How long the producer waits to batch messages."""
+    producer_batch_bytes: int = 1_048_576
+    """Largest batch of messages per partition in one produce request (Faust's default, 16 KiB, holds one or two
+    articles, so each produce request carried a message or two)."""
     commit_interval_seconds: float = 1.0
     """How often consumed offsets are committed."""
     session_timeout_seconds: float = 10.0
@@ -198,6 +201,7 @@ _TYPES: dict[str, type] = {
     "dedupe_window_days": float,
     "alert_max_age_hours": float,
     "producer_linger_ms": float,
+    "producer_batch_bytes": int,
     "commit_interval_seconds": float,
     "session_timeout_seconds": float,
     "heartbeat_interval_seconds": float,

@@ -266,3 +266,32 @@ def test_derived_bands_in_step_are_not_rebuilt() -> None:
     decide(DedupeIndex(items, {}, derived_bands=True), "elsewhere", "\n\n".join(PARAGRAPHS[1:]))
     # The entries moved on without these bands (another worker had the partition): rebuild.
     assert DedupeIndex(items, bands, derived_bands=True).sync_bands() == 2
+
+
+def test_derived_index_keeps_only_entries_and_the_watermark_durable() -> None:
+    items: dict[str, bytes] = {}
+    index = DedupeIndex(items, {}, derived_bands=True)
+    decide(index, "orig", STORY)
+    decide(index, "same", STORY)
+    assert sorted(items) == ["e:0", "e:1", "m"]
+
+
+def test_rebuilt_derived_keys_give_the_same_decisions_and_expiry() -> None:
+    items: dict[str, bytes] = {}
+    index = DedupeIndex(items, {}, window=timedelta(days=1), derived_bands=True)
+    first = decide(index, "orig", STORY)
+    decide(index, "early", OTHER_ARTICLE, T0 - timedelta(hours=3))
+
+    lost = DedupeIndex(items, {}, window=timedelta(days=1), derived_bands=True)
+    assert lost.sync_bands() == 2
+    assert decide(lost, "orig", OTHER_ARTICLE) == first  # a redelivered id keeps its first decision
+    exact = decide(lost, "same", STORY)
+    assert (exact.kind, exact.duplicate_of) == ("exact", "orig")
+    assert lost.expire(T0 + timedelta(days=2)) == 3
+    assert sorted(items) == ["m"]
+    assert decide(lost, "again", STORY).kind == "unique"
+
+
+def test_sync_bands_needs_a_derived_index() -> None:
+    with pytest.raises(ValueError, match="derived"):
+        DedupeIndex({}, {}).sync_bands()
