@@ -20,7 +20,7 @@ value is the serials of the entries in that bucket, newest last, capped at ``max
 
 Everything but ``m`` and the entries is derived, so it need not be durable: the worker keeps it in a local
 store with no changelog (``derived_bands=True``) and rebuilds it from the entries after a recovery
-(``sync_bands``). That store then also holds ``#m``, the ``m`` value it was last in step with: when the
+(``sync_bands``). That store then also holds ``#m2``, the ``m`` value it was last in step with: when the
 two agree after a restart, it is current and nothing is rebuilt. A decided item then costs two changelog
 records (its entry and ``m``) instead of about 22.
 
@@ -68,7 +68,7 @@ _KINDS: Final[tuple[DecisionKind, ...]] = ("unique", "exact", "near")
 _META = struct.Struct("<qI")  # watermark (epoch seconds), next serial
 _ENTRY = struct.Struct("<BdiIHH16s")  # kind, similarity, hour, size, id len, root len, exact
 _NO_WATERMARK: Final = -(2**63)
-_BANDS_MARKER: Final = "#m"  # not a band key: those are base64, which has no "#"
+_BANDS_MARKER: Final = "#m2"  # not a band key (base64 has no "#"); "2": derived keys moved out of ``items``
 _CHUNK: Final = 64
 _SERIALS: Final = 2**32
 _BAND_MIX: Final = np.array(
