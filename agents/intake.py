@@ -28,6 +28,7 @@ def _is_replay(headers: Any) -> bool:
 def register(wiring: Wiring) -> Any:
     """Add the intake agent to the app."""
     pipeline, settings, metrics = wiring.pipeline, wiring.settings, wiring.metrics
+    prepared_topic = wiring.topics.prepared.get_topic_name()
 
     @wiring.app.agent(wiring.topics.raw, name="intake")
     async def intake(stream: Any) -> None:
@@ -48,7 +49,7 @@ def register(wiring: Wiring) -> Any:
                 if isinstance(result, DeadLetter):
                     await wiring.send_dead_letter(result, stage="intake")
                     continue
-                await wiring.topics.prepared.send(key=result.item.language.encode(), value=result.to_bytes())
-                metrics.items_out.labels("intake", wiring.topics.prepared.get_topic_name()).inc()
+                await wiring.send(prepared_topic, result.item.language.encode(), result.to_bytes())
+                metrics.items_out.labels("intake", prepared_topic).inc()
 
     return intake

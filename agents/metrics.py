@@ -36,6 +36,7 @@ class Metrics:
     duplicates: Counter
     tags: Counter
     alerts: Counter
+    send_errors: Counter
     latency: Histogram
 
     @classmethod
@@ -56,6 +57,10 @@ class Metrics:
             duplicates=Counter("newsfeed_duplicates", "Duplicates found, by kind", ["kind"], registry=registry),
             tags=Counter("newsfeed_tags", "Tags assigned, per topic", ["topic"], registry=registry),
             alerts=Counter("newsfeed_alerts", "Alerts raised, per rule", ["rule"], registry=registry),
+            send_errors=Counter(
+                "newsfeed_send_errors", "Messages the producer could not deliver (their items are read again)",
+                registry=registry,
+            ),
             latency=Histogram(
                 "newsfeed_processing_seconds", "Processing time per item and stage", ["stage"],
                 buckets=_LATENCY_BUCKETS, registry=registry,

@@ -62,10 +62,26 @@ class Wiring:
             finally:
                 self.metrics.latency.labels(stage).observe(time.perf_counter() - started)
 
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        """Hand one message to the producer, without Faust's per-message channel and future bookkeeping.
+
+        Delivery is still tied to the commit: Faust flushes the producer before it commits consumed offsets, so
+        an item's offset is committed only once its outputs are acknowledged. A send that fails for good is
+        logged and counted (``newsfeed_send_errors_total``) and its item is read again after a restart.
+        """
+        future = await self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
+        future.add_done_callback(self._sent)
+
+    def _sent(self, future: Any) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        self.metrics.send_errors.inc()
+        log.error("send_failed", error=repr(future.exception()))
+
     async def send_all(self, messages: list[Message], *, stage: str) -> None:
         """Send output messages to their topics, counted by stage and topic."""
         for message in messages:
-            await self.routes[message.topic].send(key=message.key.encode(), value=orjson.dumps(message.value))
+            await self.send(message.topic, message.key.encode(), orjson.dumps(message.value))
             self.metrics.items_out.labels(stage, message.topic).inc()
 
     async def send_dead_letter(self, letter: DeadLetter, *, stage: str) -> None:
