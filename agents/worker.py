@@ -69,8 +69,8 @@ class Wiring:
         an item's offset is committed only once its outputs are acknowledged. A send that fails for good is
         logged and counted (``newsfeed_send_errors_total``) and its item is read again after a restart.
         """
-        future = await self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
-        future.add_done_callback(self._sent)
+        future: Any = await self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
+        future.add_done_callback(self._sent)  # an asyncio future, though Faust types it as an Awaitable
 
     def _sent(self, future: Any) -> None:
         if future.cancelled() or future.exception() is None:
