@@ -82,3 +82,14 @@ def test_clean_never_raises_and_never_invents_words(raw: str) -> None:
         assert any(word in reference for reference in references)
     assert "\n\n\n" not in result.body
     assert result.body == result.body.strip()
+
+
+@given(st.text(st.characters(max_codepoint=0x3000)), st.booleans())
+def test_printable_check_is_isprintable_less_tab_and_newline(text: str, record_separator: bool) -> None:
+    expected = text.replace("\n", "").replace("\t", "")
+    if record_separator:
+        expected = expected.replace("\x1e", "")
+    assert _text._printable(text, record_separator=record_separator) == expected.isprintable()
+    assert _text._printable(text.encode("ascii", "ignore").decode()) == (
+        text.encode("ascii", "ignore").decode().replace("\n", "").replace("\t", "").isprintable()
+    )
