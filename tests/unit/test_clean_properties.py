@@ -16,6 +16,7 @@ from pipeline.clean import clean
 _TAG = re.compile(r"<[A-Za-z/?!][^>]*>|<[^<>]*>")
 _DROPPED = re.compile(r"<(script|style|iframe|noscript|template|object|embed)\b[^>]*>.*?(</\1\s*>|$)", re.I | re.S)
 _WORD = re.compile(r"\w+")
+_UNCLOSED_OPENER = re.compile(r"<(?=[A-Za-z/][^<>]*<)")
 
 _FRAGMENTS = st.sampled_from(
     [
@@ -63,12 +64,15 @@ def _reference_texts(raw: str) -> tuple[str, ...]:
     stripped = " ".join(_TAG.sub(" ", text).split())
     # Elements whose content is not text (scripts, styles, frames) vanish whole, joining their neighbours.
     no_code = " ".join(_TAG.sub(" ", _DROPPED.sub("", text)).split())
+    # A tag opener that meets another "<" before its ">" is kept as text ("<A<a>0" reads "<A0").
+    openers_as_text = _TAG.sub("", _UNCLOSED_OPENER.sub(" ", text))
     # Parsers may also drop characters that are not text (unassigned code points).
     return (
         " ".join(text.split()),
         stripped,
         "".join(_WORD.findall(stripped)),
         "".join(_WORD.findall(no_code)),
+        "".join(_WORD.findall(openers_as_text)),
     )
 
 
