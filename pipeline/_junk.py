@@ -70,8 +70,10 @@ _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         ),
     ),
     ("copyright", re.compile(r"(?:copyright ?(?:©|\(c\))?|\(c\)) ?\d{4}\b.{0,300}|©.{0,300}", _I)),
-    ("copyright", re.compile(r".{0,200}\ball rights reserved\b.{0,200}", _I)),
 )
+# Tried after _RULES, and only on lines holding "ght": the pattern backtracks through every position, and g, h
+# and t match only themselves in either case, so a line without "ght" (lowercased) cannot match it.
+_RIGHTS_RESERVED = re.compile(r".{0,200}\ball rights reserved\b.{0,200}", _I)
 
 _CREDIT = re.compile(
     r"\(?\s?(?:(?:with |additional |editing and )?reporting|writing|written|editing|edited"
@@ -121,6 +123,8 @@ _SHARE_WORDS: Final = frozenset(
     ]
 )
 _SHARE_STRONG: Final = frozenset(["share", "tweet", "whatsapp", "pin"])
+# The first word (as ``_FIRST_WORD`` reads it) of any share widget: one of its words, or the "e" of "e-mail".
+_SHARE_OPENERS: Final = _SHARE_WORDS | {"e"}
 _NETWORKS: Final = frozenset(
     [
         "facebook",
@@ -214,27 +218,33 @@ def classify(line: str) -> Verdict | None:
     """Return why a whole (whitespace-folded) line is junk, or None when it is text."""
     if not line or len(line) > _MAX_JUNK_CHARS:
         return None
-    if not _may_be_junk(line):
+    first = _FIRST_WORD.match(line)
+    word = first.group(1).lower() if first is not None else ""
+    if not _may_be_junk(line, word):
         return None
     credit = _CREDIT.fullmatch(line)
     if credit is not None and (line[0] == "(" or not line.endswith(".") or "; " in line):
         return Verdict("credit", _unwrap(line))
     if _is_disclaimer(line):
         return Verdict("disclaimer")
-    if _is_share_widget(line):
+    if word in _SHARE_OPENERS and _is_share_widget(line):
         return Verdict("share_widget")
     for kind, pattern in _RULES:
         if pattern.fullmatch(line):
             return Verdict(kind)
+    if "ght" in line.lower() and _RIGHTS_RESERVED.fullmatch(line):
+        return Verdict("copyright")
     if line[0] == "<" and _MARKUP_ONLY.fullmatch(line):
         return Verdict("markup")
     return None
 
 
-def _may_be_junk(line: str) -> bool:
-    """Cheap gate: every rule starts with one of a few words (or mentions rights)."""
-    first = _FIRST_WORD.match(line)
-    if first is not None and first.group(1).lower() in _JUNK_FIRST_WORDS:
+def _may_be_junk(line: str, word: str) -> bool:
+    """Cheap gate: every rule starts with one of a few words (or mentions rights).
+
+    ``word`` is the line's first word as ``_FIRST_WORD`` reads it, lowercased ("" when it has none).
+    """
+    if word in _JUNK_FIRST_WORDS:
         return True
     if line.startswith(_JUNK_PREFIXES):
         return True

@@ -38,6 +38,8 @@ _MOJIBAKE_LEADS = ("\u00c2", "\u00c3", "\u00c4", "\u00c5", "\u00d0", "\u00d1", "
 # A complete character reference; bare ampersands (AT&T, R&D) are left alone.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _SPACES = re.compile(" {2,}")
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"
+_PRINTABLE_ASCII_RS = _PRINTABLE_ASCII + b"\x1e"
 
 _FTFY_CONFIG = ftfy.TextFixerConfig(
     unescape_html=False,
@@ -87,7 +89,8 @@ def finish(text: str, *, fold_spaces: bool = True) -> str:
         text = unicodedata.normalize("NFC", text)
     if fold_spaces and "\t" in text:
         text = text.replace("\t", " ")
-    if not _printable(text):
+    # The HTML stage's paragraph marker (U+001E) is the one control none of the repairs below touch.
+    if not _printable(text, record_separator=True):
         # Parsers decode character references, so controls can come back here (&#x1b;, &#1;, &#x81;).
         text = _DECODED_CONTROLS.sub("", text)
         text = _INVISIBLE.sub("", text)
@@ -98,12 +101,21 @@ def finish(text: str, *, fold_spaces: bool = True) -> str:
     return text
 
 
-def _printable(text: str) -> bool:
+def _printable(text: str, *, record_separator: bool = False) -> bool:
     """True when the text has no controls, odd spaces or invisible characters at all.
 
     ``str.isprintable`` runs at C speed and is False for every character the slower
     regular expressions look for, so clean text (the usual case) skips them.
+
+    Args:
+        text: The text to check; tab and newline count as printable.
+        record_separator: Count U+001E as printable too.
     """
+    if text.isascii():
+        # Deleting every printable byte leaves nothing: one pass at C speed, no copies of the text.
+        return not text.encode("ascii").translate(None, _PRINTABLE_ASCII_RS if record_separator else _PRINTABLE_ASCII)
+    if record_separator:
+        text = text.replace("\x1e", "")
     return text.replace("\n", "").replace("\t", "").isprintable()
 
 

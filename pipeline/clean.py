@@ -63,7 +63,8 @@ class _Line:
 def _lines(text: str, removed: Counter[str]) -> list[_Line]:
     """Split prepared input into folded lines, extracting text from HTML first."""
     if _html.looks_like_html(text):
-        return [_Line(line, True) for line in _html_lines(text, removed)]
+        # Every HTML block starts a paragraph, so an empty one (half of them: markers between tags) changes nothing.
+        return [_Line(line, True) for line in _html_lines(text, removed) if line]
     return _text_lines(_text.decode_entities(text))
 
 

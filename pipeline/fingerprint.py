@@ -31,11 +31,34 @@ SEED: Final = 1987
 _SCHEME: Final = 1
 _HEADER = struct.Struct("<BBHI16s")  # scheme, shingle, num_perm, size, exact digest
 _PUNCT = re.compile(r"[^\w\s]+")
+# The ASCII characters ``_PUNCT`` deletes, as bytes.
+_ASCII_PUNCT = bytes(c for c in range(128) if _PUNCT.match(chr(c)))
+
+
+# The punctuation outside ASCII that news text holds most (curly quotes, dashes, ellipsis): deleted by str.replace.
+_COMMON_MARKS = "\u2019\u201c\u201d\u2014\u2018\u2026\u2013"
+
+
+def _words(text: str) -> list[str]:
+    """The words of the normalised text: casefolded, punctuation deleted, split on whitespace."""
+    folded = text.casefold()
+    if not folded.isascii():
+        for mark in _COMMON_MARKS:
+            if mark in folded:
+                folded = folded.replace(mark, "")
+    # UTF-8 writes ASCII as itself and never uses an ASCII byte inside another character, so deleting these bytes
+    # deletes exactly the ASCII punctuation, at C speed (the regex takes ten times as long).
+    data = folded.encode("utf-8", "surrogatepass").translate(None, _ASCII_PUNCT)
+    words = data.decode("utf-8", "surrogatepass").split()
+    if data.isascii() or all(map(str.isalnum, words)):
+        return words
+    # Punctuation outside ASCII (curly quotes, dashes) is left: the regex takes it out of the words holding it.
+    return [word for word in (w if w.isalnum() else _PUNCT.sub("", w) for w in words) if word]
 
 
 def normalise(text: str) -> str:
     """Casefold, delete punctuation and fold whitespace to single spaces."""
-    return " ".join(_PUNCT.sub("", text.casefold()).split())
+    return " ".join(_words(text))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,10 +113,10 @@ def fingerprint(text: str) -> Fingerprint:
     Returns:
         The exact hash of the normalised text, the MinHash of its word 3-shingles and the shingle count.
     """
-    words = _PUNCT.sub("", text.casefold()).split()
+    words = _words(text)
     exact = xxhash.xxh3_128_hexdigest(" ".join(words).encode("utf-8"))
     if len(words) >= SHINGLE:
-        shingles = [" ".join(gram) for gram in zip(*(words[i:] for i in range(SHINGLE)), strict=False)]
+        shingles = list(map(" ".join, zip(*(words[i:] for i in range(SHINGLE)), strict=False)))
     elif words:
         shingles = [" ".join(words)]
     else:

@@ -29,10 +29,14 @@ __all__ = ["LEAD_MAX_CHARS", "Tagger", "fold"]
 LEAD_MAX_CHARS = 500
 """The lead is the body's first two sentences, cut at this many characters."""
 
-_WS_RE = re.compile(r"\s+")
 _SENTENCE_END_RE = re.compile("[.!?][\"'\u201d\u2019)\\]]*\\s+(?=[\"\u201c\u2018'(]?[A-Z0-9])")
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_/"
-_FOLD_TABLE = str.maketrans({**dict.fromkeys(_DASHES, " "), "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+# (character, replacement) pairs; no replacement is itself replaced, so applying them in turn is one mapping.
+# A chain of str.replace is much faster than str.translate with a dict, which looks up every character.
+_FOLD_PAIRS: tuple[tuple[str, str], ...] = (
+    *((dash, " ") for dash in _DASHES),
+    *((quote, "'") for quote in "\u2019\u2018\u02bc`"),
+)
 _TITLE_SEP = " | "
 
 _POS, _EXC = 0, 1
@@ -46,9 +50,31 @@ def _lower(text: str) -> str:
     return "".join(c if len(lc := c.lower()) != 1 else lc for c in text)
 
 
+def _fold_chars(text: str) -> str:
+    """Dashes, underscores and slashes as spaces, apostrophes straight; keeps every position."""
+    for char, replacement in _FOLD_PAIRS:
+        if char in text:
+            text = text.replace(char, replacement)
+    return text
+
+
+def _collapse(text: str) -> str:
+    """Strip and collapse every whitespace run to one space (``str.split``'s whitespace is ``re``'s ``\\s``)."""
+    return " ".join(text.split())
+
+
+def _collapse_body(body: str) -> str:
+    """``_collapse`` for a stripped body, fast for the clean stage's output (single spaces, paragraph breaks)."""
+    collapsed = body.replace("\n\n", " ")
+    # Printable text holds no whitespace but the plain space: then every run was one space or one paragraph break.
+    if "  " in collapsed or not collapsed.isprintable():
+        return _collapse(body)
+    return collapsed
+
+
 def fold(text: str) -> str:
     """Fold a phrase the way texts are folded before matching (for the taxonomy's phrases)."""
-    return _WS_RE.sub(" ", _lower(text).translate(_FOLD_TABLE)).strip()
+    return _collapse(_fold_chars(_lower(text)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +136,11 @@ class Tagger:
             for exclusion in topic.exclusions:
                 roles[pattern(exclusion.text)].append(_Role(t, _EXC, exclusion.penalty, frozenset()))
         self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
-        self._automaton = ahocorasick_rs.AhoCorasick(list(index), matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
+        # A DFA searches about three times faster than the NFA the library picks for a few hundred patterns,
+        # and reports the same matches in the same order; a taxonomy is small enough for its memory.
+        self._automaton = ahocorasick_rs.AhoCorasick(
+            list(index), matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA
+        )
 
     @classmethod
     def from_path(cls, path: str | Path) -> Tagger:
@@ -134,17 +164,19 @@ class Tagger:
             title: the headline, if any; matches there get the title boost.
             body: the article text; matches in its first sentences get the lead boost.
         """
-        title_n = _WS_RE.sub(" ", title).strip() if title else ""
+        title_n = _collapse(title) if title else ""
         body = body.strip()
-        body_n = _WS_RE.sub(" ", body)
-        lead_n = len(_WS_RE.sub(" ", body[: _lead_length(body)]))
+        body_n = _collapse_body(body)
+        lead = body[: _lead_length(body)]
+        # Collapsed like the body: a whitespace run at the cut still counts as its one space.
+        lead_n = len(_collapse(lead)) + lead[-1:].isspace()
         if title_n:
             text = title_n + _TITLE_SEP + body_n
             body_start = len(title_n) + len(_TITLE_SEP)
         else:
             text, body_start = body_n, 0
         title_end, lead_end = len(title_n), body_start + lead_n
-        folded = _lower(text).translate(_FOLD_TABLE)
+        folded = _fold_chars(_lower(text))
         try:
             matches = self._automaton.find_matches_as_indexes(folded, overlapping=True)
         except UnicodeEncodeError:  # lone surrogates cannot be handed to the automaton

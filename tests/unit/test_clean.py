@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from pipeline import _html
 from pipeline.clean import clean
 from pipeline.records import Cleaned, Dateline
 
@@ -188,3 +191,11 @@ def test_nothing_left_gives_empty_body(body: str) -> None:
 def test_pathological_input_finishes(body: str) -> None:
     result = clean(body)
     assert "clean_error" not in result.removed
+
+
+@pytest.mark.parametrize("words", [["a", "abbr", "b", "bdi", "bdo"], ["x"], ["ab", "abc", "abd", "b", "ba"]])
+def test_trie_alternation_matches_exactly_the_words(words: list[str]) -> None:
+    trie = re.compile(_html._trie(words))
+    candidates = {w[:i] + extra for w in words for i in range(len(w) + 1) for extra in ("", "x", "b")}
+    for text in candidates:
+        assert (trie.fullmatch(text) is not None) == (text in words), text

@@ -16,6 +16,7 @@ from pipeline.clean import clean
 _TAG = re.compile(r"<[A-Za-z/?!][^>]*>|<[^<>]*>")
 _DROPPED = re.compile(r"<(script|style|iframe|noscript|template|object|embed)\b[^>]*>.*?(</\1\s*>|$)", re.I | re.S)
 _WORD = re.compile(r"\w+")
+_UNCLOSED_OPENER = re.compile(r"<(?=[A-Za-z/][^<>]*<)")
 
 _FRAGMENTS = st.sampled_from(
     [
@@ -63,12 +64,15 @@ def _reference_texts(raw: str) -> tuple[str, ...]:
     stripped = " ".join(_TAG.sub(" ", text).split())
     # Elements whose content is not text (scripts, styles, frames) vanish whole, joining their neighbours.
     no_code = " ".join(_TAG.sub(" ", _DROPPED.sub("", text)).split())
+    # A tag opener that meets another "<" before its ">" is kept as text ("<A<a>0" reads "<A0").
+    openers_as_text = _TAG.sub("", _UNCLOSED_OPENER.sub(" ", text))
     # Parsers may also drop characters that are not text (unassigned code points).
     return (
         " ".join(text.split()),
         stripped,
         "".join(_WORD.findall(stripped)),
         "".join(_WORD.findall(no_code)),
+        "".join(_WORD.findall(openers_as_text)),
     )
 
 
@@ -82,3 +86,14 @@ def test_clean_never_raises_and_never_invents_words(raw: str) -> None:
         assert any(word in reference for reference in references)
     assert "\n\n\n" not in result.body
     assert result.body == result.body.strip()
+
+
+@given(st.text(st.characters(max_codepoint=0x3000)), st.booleans())
+def test_printable_check_is_isprintable_less_tab_and_newline(text: str, record_separator: bool) -> None:
+    expected = text.replace("\n", "").replace("\t", "")
+    if record_separator:
+        expected = expected.replace("\x1e", "")
+    assert _text._printable(text, record_separator=record_separator) == expected.isprintable()
+    assert _text._printable(text.encode("ascii", "ignore").decode()) == (
+        text.encode("ascii", "ignore").decode().replace("\n", "").replace("\t", "").isprintable()
+    )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+import rensa
 import xxhash
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.fingerprint import NUM_PERM, Fingerprint, fingerprint, normalise
 
@@ -78,3 +83,48 @@ def test_from_bytes_refuses_damaged_input() -> None:
         Fingerprint.from_bytes(data[:-4])
     with pytest.raises(ValueError, match="scheme"):
         Fingerprint.from_bytes(b"\x09" + data[1:])
+
+
+_PIECES = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            "B",
+            "1",
+            "_",
+            ".",
+            ",",
+            "'",
+            " ",
+            "\n",
+            "\x1c",
+            "\u00a0",
+            "\u00e9",
+            "\u00df",
+            "\u0130",
+            "\u2019",
+            "\u201c",
+            "\u2014",
+            "\u00bd",
+            "\ud800",
+            "\u3000",
+            "\U0001f600",
+        ]
+    )
+)
+
+
+@given(pieces=_PIECES)
+def test_normalise_is_the_regex_definition(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert normalise(text) == " ".join(re.sub(r"[^\w\s]+", "", text.casefold()).split())
+
+
+def test_signature_is_rensa_minhash_of_the_word_3_shingles() -> None:
+    words = normalise(STORY).split()
+    shingles = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
+    minhash = rensa.RMinHash(NUM_PERM, 1987)
+    minhash.update(shingles)
+    fp = fingerprint(STORY)
+    assert fp.signature.tolist() == minhash.digest()
+    assert fp.size == len(set(shingles))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.records import Tag
-from pipeline.tag import Tagger
+from pipeline.tag import Tagger, _collapse_body, _fold_chars
 from pipeline.taxonomy import parse_taxonomy
 
 # A paraphrase of the founding item's shape, written for this test (not the original text).
@@ -290,3 +292,23 @@ def test_tag_on_keyword_soup(words: list[str]) -> None:
 
 
 _SHARED = Tagger.default()
+
+
+_SPACING = st.lists(st.sampled_from(["a", "é", " ", "  ", "\n", "\n\n", "\t", "\r", "\u00a0", "\u2028", "\x1e", "-"]))
+
+
+@given(pieces=_SPACING)
+def test_fast_whitespace_collapse_is_the_regex_one(pieces: list[str]) -> None:
+    body = "".join(pieces).strip()
+    assert _collapse_body(body) == re.sub(r"\s+", " ", body)
+
+
+@given(text=st.text(st.sampled_from(list("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_/\u2019\u2018\u02bc`'a \u00e9"))))
+def test_fold_chars_is_one_character_mapping(text: str) -> None:
+    table = str.maketrans(
+        {
+            **dict.fromkeys("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_/", " "),
+            **dict.fromkeys("\u2019\u2018\u02bc`", "'"),
+        }
+    )
+    assert _fold_chars(text) == text.translate(table)
