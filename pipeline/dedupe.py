@@ -20,7 +20,7 @@ value is the serials of the entries in that bucket, newest last, capped at ``max
 
 Everything but ``m`` and the entries is derived, so it need not be durable: the worker keeps it in a local
 store with no changelog (``derived_bands=True``) and rebuilds it from the entries after a recovery
-(``sync_bands``). That store then also holds ``#m2``, the ``m`` value it was last in step with: when the
+(``sync_bands``). That store then also holds ``#m3``, the ``m`` value it was last in step with: when the
 two agree after a restart, it is current and nothing is rebuilt. A decided item then costs two changelog
 records (its entry and ``m``) instead of about 22.
 
@@ -68,7 +68,7 @@ _KINDS: Final[tuple[DecisionKind, ...]] = ("unique", "exact", "near")
 _META = struct.Struct("<qI")  # watermark (epoch seconds), next serial
 _ENTRY = struct.Struct("<BdiIHH16s")  # kind, similarity, hour, size, id len, root len, exact
 _NO_WATERMARK: Final = -(2**63)
-_BANDS_MARKER: Final = "#m2"  # not a band key (base64 has no "#"); "2": derived keys moved out of ``items``
+_BANDS_MARKER: Final = "#m3"  # not a band key (base64 has no "#"); bumped when the derived keys change form
 _CHUNK: Final = 64
 _SERIALS: Final = 2**32
 _BAND_MIX: Final = np.array(
@@ -85,6 +85,7 @@ _BAND_MIX: Final = np.array(
     dtype=np.uint64,
 )
 _BIG_ENDIAN: Final = sys.byteorder == "big"
+_BAND_NUMBERS: Final = np.arange(256, dtype=np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,12 +344,16 @@ class DedupeIndex:
         return (contained, jaccard) if contained >= self._containment else None
 
     def _band_keys(self, fp: Fingerprint) -> list[str]:
-        """Band keys: band number and a 64-bit mix of the band's rows, 12 base64 characters each."""
-        rows = fp.signature[: self._num_bands * self._rows].astype(np.uint64)
-        mixed = (rows.reshape(self._num_bands, self._rows) * _BAND_MIX[: self._rows]).sum(axis=1, dtype=np.uint64)
+        """Band keys: band number and the band's rows (two rows as they are, more mixed to 64 bits), base64."""
+        rows = fp.signature[: self._num_bands * self._rows]
+        if self._rows == 2:  # two 32-bit MinHash values are already a 64-bit hash of the band
+            mixed = rows.astype("<u4", copy=False).view(np.uint8).reshape(self._num_bands, 8)
+        else:
+            wide = rows.astype(np.uint64).reshape(self._num_bands, self._rows) * _BAND_MIX[: self._rows]
+            mixed = wide.sum(axis=1, dtype=np.uint64).astype("<u8").view(np.uint8).reshape(self._num_bands, 8)
         buf = np.empty((self._num_bands, 9), dtype=np.uint8)
-        buf[:, 0] = np.arange(self._num_bands, dtype=np.uint8)
-        buf[:, 1:] = mixed.astype("<u8").view(np.uint8).reshape(self._num_bands, 8)
+        buf[:, 0] = _BAND_NUMBERS[: self._num_bands]
+        buf[:, 1:] = mixed
         text = base64.b64encode(buf.tobytes()).decode("ascii")
         return [text[i : i + 12] for i in range(0, len(text), 12)]
 
