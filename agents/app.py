@@ -8,18 +8,24 @@ from typing import Any
 
 import faust
 from faust.types import TP
+from mode.utils.objects import cached_property
 
-from agents.transport import Transport
+from agents.transport import FlowControl, Transport
 from pipeline.settings import Settings
 
 _DAY_SECONDS = 86_400.0
 
 
 class NewsfeedApp(faust.App):
-    """A Faust app whose Kafka transport takes the consumer fetch wait from the settings."""
+    """A Faust app with the transport and flow control of ``agents.transport`` (fetch wait, no lost records)."""
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+    @cached_property
+    def flow_control(self) -> FlowControl:
+        """Faust's flow control, except that what it clears from the agents' queues is fetched again."""
+        return FlowControl(self, loop=self.loop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,11 +129,6 @@ async def test_reprocess_moves_the_group_back_only_when_no_worker_runs(make_stac
         assert committed[partition] == 0, "the group will read these partitions again from the start"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known issue (see CHANGELOG): a worker that starts on a backlog after `reprocess` sometimes never "
-    "delivers one prepared message to the dedupe agent (faust-streaming 0.15.3); seen in ~40% of runs",
-)
 async def test_reprocessed_items_flow_again_with_the_same_decisions(make_stack, start_worker, producer) -> None:
     stack = make_stack()
     worker, first, since = await _processed_then_stopped(stack, start_worker, producer)
