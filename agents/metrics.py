@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+log = structlog.get_logger(__name__)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -38,6 +43,13 @@ class Metrics:
     alerts: Counter
     send_errors: Counter
     latency: Histogram
+
+    def on_sent(self, future: asyncio.Future[Any]) -> None:
+        """A producer future's done callback: a message that could not be delivered is counted and logged."""
+        if future.cancelled() or future.exception() is None:
+            return
+        self.send_errors.inc()
+        log.error("send_failed", error=repr(future.exception()))
 
     @classmethod
     def create(cls, read_lag: Callable[[], Iterable[tuple[str, int, int]]] | None = None) -> Metrics:

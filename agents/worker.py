@@ -70,13 +70,7 @@ class Wiring:
         logged and counted (``newsfeed_send_errors_total``) and its item is read again after a restart.
         """
         future: Any = await self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
-        future.add_done_callback(self._sent)  # an asyncio future, though Faust types it as an Awaitable
-
-    def _sent(self, future: Any) -> None:
-        if future.cancelled() or future.exception() is None:
-            return
-        self.metrics.send_errors.inc()
-        log.error("send_failed", error=repr(future.exception()))
+        future.add_done_callback(self.metrics.on_sent)  # an asyncio future, though Faust types it as an Awaitable
 
     async def send_all(self, messages: list[Message], *, stage: str) -> None:
         """Send output messages to their topics, counted by stage and topic."""
