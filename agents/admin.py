@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from agents.app import client_options
+from agents.app import client_options, group_id
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -123,31 +123,55 @@ class WorkerRunningError(RuntimeError):
 async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None]:
     """Move the pipeline's consumer group on ``<prefix>.raw`` to the first offsets at or after ``since``.
 
+    The group that reads raw is ``<app id>`` for ``all`` workers and ``<app id>-intake`` for ``intake`` workers
+    (README "Scaling"): each of the two that has offsets on raw is moved; when neither has, ``<app id>`` is.
+
     Returns:
         ``{partition: offset}``; None where the partition has nothing that recent (moved to its end).
 
     Raises:
-        WorkerRunningError: a worker of the group is running.
+        WorkerRunningError: a worker of either group is running.
     """
     topic = settings.topic("raw")
+    groups = [group_id(settings, "all"), group_id(settings, "intake")]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        for description in await admin.describe_consumer_groups([settings.app_id]):
-            for group in description.groups:
-                state, members = group[2], group[5]
-                if members or state not in {"Empty", "Dead", ""}:
-                    raise WorkerRunningError(
-                        f"consumer group {settings.app_id!r} is {state} with {len(members)} member(s):"
-                        " stop the workers first"
-                    )
+        for name in groups:  # one per call: aiokafka 0.14 misreads Kafka 4's reply about several groups
+            for description in await admin.describe_consumer_groups([name]):
+                for group in description.groups:
+                    state, members = group[2], group[5]
+                    if members or state not in {"Empty", "Dead", ""}:
+                        raise WorkerRunningError(
+                            f"consumer group {name!r} is {state} with {len(members)} member(s): stop the workers first"
+                        )
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
     if not described or described[0].get("error_code") or not described[0]["partitions"]:
         raise ValueError(f"topic {topic} does not exist")
     partitions = sorted(TopicPartition(topic, p["partition"]) for p in described[0]["partitions"])
-    consumer = AIOKafkaConsumer(group_id=settings.app_id, enable_auto_commit=False, **client_options(settings))
+    reading = [name for name in groups if await _has_offsets(settings, name, partitions)] or groups[:1]
+    moves: dict[int, int | None] = {}
+    for name in reading:
+        moves = await _move_group(settings, name, partitions, since)
+    return moves
+
+
+async def _has_offsets(settings: Settings, group: str, partitions: list[TopicPartition]) -> bool:
+    # A consumer's offset fetch, not the admin client's: aiokafka 0.14 cannot decode Kafka 4's admin reply.
+    consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(settings))
+    await consumer.start()
+    try:
+        return any([await consumer.committed(tp) is not None for tp in partitions])
+    finally:
+        await consumer.stop()
+
+
+async def _move_group(
+    settings: Settings, group: str, partitions: list[TopicPartition], since: datetime
+) -> dict[int, int | None]:
+    consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(settings))
     await consumer.start()
     consumer.assign(partitions)  # manual assignment: commits go to the group without joining it
     try:
@@ -160,7 +184,7 @@ async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None
             offsets[tp] = hit.offset if hit is not None else ends[tp]
             moves[tp.partition] = hit.offset if hit is not None else None
         await consumer.commit(offsets)
-        log.info("group_moved", group=settings.app_id, topic=topic, since=since.isoformat(), offsets=moves)
+        log.info("group_moved", group=group, topic=partitions[0].topic, since=since.isoformat(), offsets=moves)
         return moves
     finally:
         await consumer.stop()

@@ -104,10 +104,19 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def group_id(settings: Settings, role: str | None = None) -> str:
+    """The consumer group (and Faust app id) of a worker of ``role`` (the settings' role by default).
+
+    ``all`` and ``dedupe`` workers share the app id, so the dedupe tables and their changelogs keep one name
+    whichever layout runs them; ``intake`` workers have a group of their own, as they consume only raw.
+    """
+    return f"{settings.app_id}-intake" if (role or settings.worker_role) == "intake" else settings.app_id
+
+
 def build_app(settings: Settings) -> NewsfeedApp:
     """Build the Faust app: no agents yet; ``agents.worker.build`` adds topics, tables and agents."""
     app = NewsfeedApp(
-        settings.app_id,
+        group_id(settings),
         broker=settings.broker,
         broker_credentials=_credentials(settings),
         store=settings.store,
@@ -198,4 +207,5 @@ __all__ = [
     "client_options",
     "declare_tables",
     "declare_topics",
+    "group_id",
 ]

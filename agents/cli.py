@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC
 
 import orjson
@@ -13,7 +14,7 @@ import structlog
 
 from agents.logs import configure_logging
 from pipeline.dates import parse_published
-from pipeline.settings import Settings, SettingsError
+from pipeline.settings import WORKER_ROLES, Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 
@@ -22,7 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsfeed", description="Clean, deduplicate and tag news on Kafka.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("worker", help="run a stream worker (several form one consumer group)")
+    worker = commands.add_parser("worker", help="run a stream worker (several form one consumer group)")
+    worker.add_argument(
+        "--role", choices=WORKER_ROLES, default=None,
+        help="all (default, NEWSFEED_WORKER_ROLE), or intake or dedupe alone: see README 'Scaling'",
+    )  # fmt: skip
 
     topics = commands.add_parser("topics", help="create or describe the topics")
     topics.add_argument("action", choices=["create", "describe"])
@@ -73,7 +78,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "worker":
         from agents.worker import run
 
-        run(settings)
+        run(replace(settings, worker_role=args.role) if args.role else settings)
         return 0
     if args.command == "process":
         from agents.offline import process

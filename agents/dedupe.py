@@ -22,6 +22,9 @@ log = structlog.get_logger(__name__)
 def register(wiring: Wiring) -> Any:
     """Add the dedupe agent to the app."""
     pipeline, settings, metrics = wiring.pipeline, wiring.settings, wiring.metrics
+    tables = wiring.tables
+    if tables is None:
+        raise ValueError("the dedupe agent needs the dedupe tables")
     alerts_topic = settings.topic("alerts")
     indexes: dict[int, DedupeIndex] = {}
     unchecked: set[int] = set()
@@ -45,7 +48,7 @@ def register(wiring: Wiring) -> Any:
         # Entries may have come from another worker while this one did not hold the partition.
         unchecked.update(indexes)
 
-    wiring.tables.items.on_recover(_after_recovery)
+    tables.items.on_recover(_after_recovery)
 
     @wiring.app.agent(wiring.topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:

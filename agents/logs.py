@@ -20,7 +20,7 @@ _SHARED: list[Any] = [
 
 
 def _orjson_dumps(value: Any, **_: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:

@@ -35,7 +35,8 @@ class Wiring:
     settings: Settings
     app: NewsfeedApp
     topics: Topics
-    tables: Tables
+    tables: Tables | None
+    """The dedupe tables; None in an ``intake`` worker."""
     pipeline: Pipeline
     metrics: Metrics
     started: threading.Event = field(default_factory=threading.Event)
@@ -102,13 +103,18 @@ def build(settings: Settings) -> Wiring:
     """Build the worker's app with its topics, tables, agents and web pages."""
     app = build_app(settings)
     topics = declare_topics(app, settings)
-    tables = declare_tables(app, settings)
+    role = settings.worker_role
+    tables = declare_tables(app, settings) if role != "intake" else None
     # The pipeline's own index is unused in the worker: the dedupe agent keeps one per partition.
-    pipeline = Pipeline.from_settings(settings, items=tables.items, bands={}, fired=tables.fired)
+    pipeline = Pipeline.from_settings(
+        settings, items=tables.items if tables else {}, bands={}, fired=tables.fired if tables else {}
+    )
     metrics = Metrics.create(lambda: _lag(app))
     wiring = Wiring(settings, app, topics, tables, pipeline, metrics)
-    intake.register(wiring)
-    dedupe.register(wiring)
+    if role in ("all", "intake"):
+        intake.register(wiring)
+    if role in ("all", "dedupe"):
+        dedupe.register(wiring)
     _pages(wiring)
     return wiring
 
@@ -124,7 +130,10 @@ class _Worker(faust.Worker):
         await super().on_startup_finished()
         self.wiring.started.set()
         settings = self.wiring.settings
-        log.info("worker_ready", app_id=settings.app_id, web=f"{settings.web_host}:{settings.web_port}")
+        log.info(
+            "worker_ready", app_id=settings.app_id, role=settings.worker_role, group=self.wiring.app.conf.id,
+            web=f"{settings.web_host}:{settings.web_port}",
+        )  # fmt: skip
 
 
 def _pages(wiring: Wiring) -> None:

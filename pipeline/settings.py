@@ -52,6 +52,10 @@ def parse_bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be one of true/false/1/0/yes/no/on/off, not {raw!r}")
 
 
+WORKER_ROLES: tuple[str, ...] = ("all", "intake", "dedupe")
+"""What a worker may run (``NEWSFEED_WORKER_ROLE``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service can be told, with defaults for local development.
@@ -82,6 +86,10 @@ class Settings:
     web_port: int = 6066
     """Port of the worker's web server."""
     web_enabled: bool = True
+    worker_role: str = "all"
+    """What a worker runs: ``all`` (intake and dedupe), or ``intake`` or ``dedupe`` alone, so that the dedupe
+    shard gets a process of its own and intake workers scale beside it (README "Scaling"). ``intake`` workers
+    form the consumer group ``<app id>-intake``; do not run them beside ``all`` workers of the same app."""
     """Serve ``/health`` and ``/metrics`` from the worker."""
     data_dir: Path = Path(".newsfeed")
     """Where the worker keeps its RocksDB table stores."""
@@ -176,6 +184,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.log_format not in {"json", "console"}:
             raise SettingsError("NEWSFEED_LOG_FORMAT must be json or console")
+        if self.worker_role not in WORKER_ROLES:
+            raise SettingsError(f"NEWSFEED_WORKER_ROLE must be one of {', '.join(WORKER_ROLES)}")
         for name in ("raw_partitions", "dedupe_partitions", "replication_factor", "max_item_bytes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"NEWSFEED_{name.upper()} must be at least 1")

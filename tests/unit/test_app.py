@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from agents.app import build_app, client_options, declare_tables, declare_topics
+from agents.app import build_app, client_options, declare_tables, declare_topics, group_id
 from agents.logs import configure_logging
 from agents.transport import Transport
 from pipeline.settings import Settings
@@ -85,3 +85,21 @@ async def test_the_worker_consumer_takes_its_fetch_wait_from_the_settings() -> N
     thread = consumer._new_consumer_thread()
     client = thread._create_worker_consumer(app.transport)
     assert client._fetch_max_wait_ms == 50
+
+
+def test_json_logs_take_mappings_keyed_by_numbers() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[0]
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    structlog.get_logger("test").info("group_moved", offsets={0: 12, 3: None})
+    assert '"offsets":{"0":12,"3":null}' in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("role", "group"), [("all", "newsfeed"), ("dedupe", "newsfeed"), ("intake", "newsfeed-intake")]
+)
+def test_intake_workers_form_a_group_of_their_own(role: str, group: str) -> None:
+    settings = Settings.from_env({"NEWSFEED_WORKER_ROLE": role})
+    assert group_id(settings) == group
+    assert build_app(settings).conf.id == group

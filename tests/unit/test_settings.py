@@ -74,3 +74,10 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.broker = "kafka://elsewhere:9092"  # type: ignore[misc]
+
+
+def test_worker_role_is_one_of_the_known_ones() -> None:
+    assert Settings.from_env({}).worker_role == "all"
+    assert Settings.from_env({"NEWSFEED_WORKER_ROLE": "dedupe"}).worker_role == "dedupe"
+    with pytest.raises(SettingsError, match="NEWSFEED_WORKER_ROLE"):
+        Settings.from_env({"NEWSFEED_WORKER_ROLE": "both"})
