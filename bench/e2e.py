@@ -190,6 +190,7 @@ class Target:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     web_ports: list[int] = field(default_factory=list)
     app_id: str = ""
+    roles: list[str] | None = None
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
@@ -219,9 +220,14 @@ def _spawn(target: Target, argv: list[str], env: dict[str, str], name: str) -> s
 
 
 async def start_target(
-    kind: str, *, workers: int = 1, fetch_wait_ms: int | None = None, extra_env: dict[str, str] | None = None
+    kind: str,
+    *,
+    workers: int = 1,
+    fetch_wait_ms: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    roles: list[str] | None = None,
 ) -> Target:
-    """Create fresh topics and start the consumer(s) under test."""
+    """Create fresh topics and start the consumer(s) under test (``roles``: each worker's NEWSFEED_WORKER_ROLE)."""
     tag = f"{kind[:2]}{uuid.uuid4().hex[:8]}"
     prefix, app_id = f"bench{tag}", f"newsfeed-bench-{tag}"
     workdir = Path(tempfile.mkdtemp(prefix=f"newsfeed-bench-{tag}-"))
@@ -238,9 +244,12 @@ async def start_target(
         target = Target(kind, tag, settings.topic("raw"),
                         [settings.topic("search"), settings.topic("duplicates"), settings.topic("deadletter")],
                         env, workdir, app_id=app_id)  # fmt: skip
+        target.roles = roles
         for n in range(workers):
             port = _free_port()
             wenv = env | {"NEWSFEED_WEB_PORT": str(port), "NEWSFEED_DATA_DIR": str(workdir / f"state-w{n}")}
+            if roles:
+                wenv["NEWSFEED_WORKER_ROLE"] = roles[n]
             target.web_ports.append(port)
             _spawn(target, [NEWSFEED, "worker"], wenv, f"worker{n}")
         return target
@@ -302,11 +311,14 @@ async def wait_ready(target: Target, tracker: Tracker, producer: AIOKafkaProduce
             if time.monotonic() > deadline:
                 raise TimeoutError(f"worker on port {port} not healthy after {READY_TIMEOUT}s")
             await asyncio.sleep(0.3)
-    while not await _group_stable(target.app_id, len(target.procs)):
-        _check_alive(target)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"group {target.app_id} not stable with {len(target.procs)} members")
-        await asyncio.sleep(0.3)
+    roles = target.roles or ["all"] * len(target.procs)
+    groups = {target.app_id: sum(r != "intake" for r in roles), f"{target.app_id}-intake": roles.count("intake")}
+    for group, members in groups.items():
+        while members and not await _group_stable(group, members):
+            _check_alive(target)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"group {group} not stable with {members} members")
+            await asyncio.sleep(0.3)
     unique = UniqueItems(seed=1)
     keys = [f"warmup-{p}" for p in range(PARTITIONS)]
     for p, key in enumerate(keys):
@@ -405,9 +417,10 @@ def _producer(linger_ms: int) -> AIOKafkaProducer:
     )  # fmt: skip
 
 
-async def _measured(kind: str, body: Any, *, workers: int = 1, fetch_wait_ms: int | None = None) -> dict[str, Any]:
+async def _measured(kind: str, body: Any, *, workers: int = 1, fetch_wait_ms: int | None = None,
+                    roles: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Start a target and a tracker, wait until ready, run ``body(target, tracker, producer)``, stop all."""
-    target = await start_target(kind, workers=workers, fetch_wait_ms=fetch_wait_ms)
+    target = await start_target(kind, workers=workers, fetch_wait_ms=fetch_wait_ms, roles=roles)
     tracker = Tracker(target.out_topics)
     producer = _producer(linger_ms=5)
     await tracker.start()
@@ -418,7 +431,7 @@ async def _measured(kind: str, body: Any, *, workers: int = 1, fetch_wait_ms: in
         load0 = loadavg()
         result = await body(target, tracker, producer)
         cpu = {pid: round((cpu_seconds(pid) or 0) - (cpu0[pid] or 0), 2) for pid in target.pids()}
-        result |= {"target": kind, "workers": workers, "ready_s": round(ready_s, 1), "load_before": load0,
+        result |= {"target": kind, "workers": workers, "roles": roles, "ready_s": round(ready_s, 1), "load_before": load0,
                    "load_after": loadavg(), "consumer_cpu_s": list(cpu.values())}  # fmt: skip
         if fetch_wait_ms is not None:
             result["fetch_max_wait_ms"] = fetch_wait_ms
@@ -430,7 +443,8 @@ async def _measured(kind: str, body: Any, *, workers: int = 1, fetch_wait_ms: in
 
 
 async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: int = 1,
-                    sample_rss: bool = False, timeout: float | None = None) -> dict[str, Any]:  # fmt: skip
+                    sample_rss: bool = False, timeout: float | None = None,
+                    roles: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Publish ``payloads`` as fast as possible; rate from the first produce to the last arrival."""
 
     async def body(target: Target, tracker: Tracker, producer: AIOKafkaProducer) -> dict[str, Any]:
@@ -482,7 +496,7 @@ async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: 
                                          and "state-" in str(f))  # fmt: skip
         return out
 
-    return await _measured(kind, body, workers=workers)
+    return await _measured(kind, body, workers=len(roles) if roles else workers, roles=roles)
 
 
 async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetch_wait_ms: int | None = None,
@@ -583,6 +597,7 @@ def main() -> None:
     t = sub.add_parser("throughput")
     t.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
     t.add_argument("--workers", type=int, default=1)
+    t.add_argument("--roles", default=None, help="comma-separated worker roles, e.g. intake,dedupe")
     t.add_argument("--items", type=int, default=20_000)
     t.add_argument("--synthetic", action="store_true", help="synthetic 6-day items instead of the dev stream")
     t.add_argument("--rss", action="store_true")
@@ -601,7 +616,9 @@ def main() -> None:
     try:
         if args.mode == "throughput":
             payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
-            result = asyncio.run(sustained(args.target, payloads, workers=args.workers, sample_rss=args.rss))
+            roles = args.roles.split(",") if args.roles else None
+            result = asyncio.run(sustained(args.target, payloads, workers=args.workers, sample_rss=args.rss,
+                                           roles=roles))  # fmt: skip
         elif args.mode == "profile":
             payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
             result = asyncio.run(profile(args.target, payloads, out=Path(args.out)))

@@ -8,7 +8,7 @@ environment (all optional):
   BENCH_LATENCY_RATE      items/s of the latency run (200)     BENCH_LATENCY_SECONDS (20)
   BENCH_MEMORY_ITEMS      items through the worker before reading its RSS (100000)
   BENCH_BUDGET_S          the whole run's time budget in seconds (840); the memory run gets what is left
-  BENCH_SKIP              comma-separated phases to skip: offline,raw,faust,worker,latency,scaling,
+  BENCH_SKIP              comma-separated phases to skip: offline,raw,faust,worker,latency,scaling,scaling_roles,
                           fetchwait,dedupe,memory
 Phases that fail are reported as errors; the others still run. Progress goes to standard error.
 """
@@ -120,7 +120,9 @@ def run_all() -> dict[str, Any]:
            lambda: asyncio.run(e2e.sustained("worker", payloads, sample_rss=True, timeout=cap(0.3))))  # fmt: skip
     _phase(results, "latency", skip, lambda: asyncio.run(e2e.latency("worker", rate=rate, seconds=lat_s)))
     _phase(results, "scaling", skip,
-           lambda: asyncio.run(e2e.sustained("worker", payloads, workers=2, timeout=cap(0.4))))  # fmt: skip
+           lambda: asyncio.run(e2e.sustained("worker", payloads, workers=2, timeout=cap(0.3))))  # fmt: skip
+    _phase(results, "scaling_roles", skip,
+           lambda: asyncio.run(e2e.sustained("worker", payloads, roles=["intake", "dedupe"], timeout=cap(0.3))))  # fmt: skip
 
     def fetchwait() -> dict[str, Any]:
         # The forward agent at a low rate (items spread over 4 partitions, so most fetches find some partitions
@@ -257,6 +259,15 @@ def render(res: dict[str, Any]) -> str:
             "(NEWSFEED_DEDUPE_PARTITIONS=1): only one worker runs it)")  # fmt: skip
     else:
         add(f"   {sc}")
+    sr = res.get("scaling_roles") or {}
+    add("   split roles: one intake worker (all raw partitions) and one dedupe worker (NEWSFEED_WORKER_ROLE)")
+    if "items_per_s" in sr:
+        ratio = sr["items_per_s"] / wr if wr else None
+        add(f"   {sr['items_per_s']:,.0f} items/s ({sr['arrived']}/{sr['items']} in {sr['elapsed_s']} s; load "
+            f"{sr['load_before'][0]}->{sr['load_after'][0]}) = {ratio:.2f}x one worker   target >= 1.4x: {_ok(ratio, 1.4)}")  # fmt: skip
+        add(f"   CPU-s per worker process (intake, dedupe): {sr['consumer_cpu_s']}")
+    else:
+        add(f"   {sr}")
     add("")
     mem = res.get("memory") or {}
     ded = res.get("dedupe") or {}
@@ -267,7 +278,7 @@ def render(res: dict[str, Any]) -> str:
             f"{mem['rss_kib_after'][0] / 1024:,.0f} MiB (ready: {mem['rss_kib_ready'][0] / 1024:,.0f} MiB, peak "
             f"{mem['rss_kib_peak'][0] / 1024:,.0f} MiB); RocksDB state on disk {mem['state_dir_bytes'] / 2**20:,.0f} MiB")  # fmt: skip
         if not mem["complete"]:
-            add("   (for the full 100,000: BENCH_SKIP=offline,raw,faust,worker,latency,scaling,fetchwait,dedupe "
+            add("   (for the full 100,000: BENCH_SKIP=offline,raw,faust,worker,latency,scaling,scaling_roles,fetchwait,dedupe "
                 "BENCH_BUDGET_S=3600 BENCH_TIMEOUT=3900 make bench)")  # fmt: skip
     else:
         add(f"   worker RSS: {mem}")
