@@ -1,9 +1,9 @@
-"""The dedupe index's LSH band buckets for one partition, in a local RocksDB with no changelog.
+"""The dedupe index's derived keys for one partition, in a local RocksDB with no changelog.
 
-The buckets are derived from the entries in the ``dedupe-items`` table, so they need no changelog of their
-own: after a recovery the index checks them against the entries and rebuilds them if they fell behind
-(``DedupeIndex.sync_bands``). A new story then costs the one changelog record of its entry, not the ~17 of
-its band buckets.
+The LSH band buckets and the item-id, exact-hash and retention-hour keys are all derived from the entries in
+the ``dedupe-items`` table, so they need no changelog of their own: after a recovery the index checks them
+against the entries and rebuilds them if they fell behind (``DedupeIndex.sync_bands``). A decided item then
+costs two changelog records (its entry and the index watermark) instead of about 22.
 """
 
 from __future__ import annotations
