@@ -11,6 +11,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
 from agents.app import client_options, group_id
@@ -188,3 +189,40 @@ async def _move_group(
         return moves
     finally:
         await consumer.stop()
+
+
+class LayoutError(RuntimeError):
+    """Workers of the other layout (``all`` against ``intake``) are reading raw: items would be processed twice."""
+
+
+async def check_layout(settings: Settings) -> None:
+    """Refuse to start an ``all`` or ``intake`` worker while workers of the other layout read raw.
+
+    ``all`` workers read raw in the group ``<app id>``, ``intake`` workers in ``<app id>-intake`` (README
+    "Scaling"); ``dedupe`` workers share the first group but do not read raw, so they never conflict.
+
+    Raises:
+        LayoutError: a live member of the other group subscribes to the raw topic.
+    """
+    role = settings.worker_role
+    if role == "dedupe":
+        return
+    other = group_id(settings, "intake" if role == "all" else "all")
+    topic = settings.topic("raw")
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        readers = 0
+        for description in await admin.describe_consumer_groups([other]):
+            for group in description.groups:
+                for member in group[5]:
+                    subscription = ConsumerProtocolMemberMetadata.decode(member[3]).subscription
+                    readers += topic in subscription
+    finally:
+        await admin.close()
+    if readers:
+        layout = "intake" if role == "all" else "all"
+        raise LayoutError(
+            f"{readers} {layout} worker(s) of this app read {topic} in group {other!r}: a {role} worker beside them "
+            "would process every item twice; run either all workers, or intake and dedupe workers"
+        )

@@ -76,9 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "worker":
+        from agents.admin import LayoutError, check_layout
         from agents.worker import run
 
-        run(replace(settings, worker_role=args.role) if args.role else settings)
+        settings = replace(settings, worker_role=args.role) if args.role else settings
+        try:
+            asyncio.run(asyncio.wait_for(check_layout(settings), timeout=15))
+        except LayoutError as error:
+            sys.stderr.write(f"newsfeed: {error}\n")
+            return 2
+        except Exception as error:  # noqa: BLE001 - no broker yet: the worker waits for it; the check is a courtesy
+            structlog.get_logger(__name__).warning("layout_check_skipped", error=repr(error))
+        run(settings)
         return 0
     if args.command == "process":
         from agents.offline import process

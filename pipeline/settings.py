@@ -89,7 +89,7 @@ class Settings:
     worker_role: str = "all"
     """What a worker runs: ``all`` (intake and dedupe), or ``intake`` or ``dedupe`` alone, so that the dedupe
     shard gets a process of its own and intake workers scale beside it (README "Scaling"). ``intake`` workers
-    form the consumer group ``<app id>-intake``; do not run them beside ``all`` workers of the same app."""
+    form the consumer group ``<app id>-intake``; a worker refuses to start beside workers of the other layout."""
     """Serve ``/health`` and ``/metrics`` from the worker."""
     data_dir: Path = Path(".newsfeed")
     """Where the worker keeps its RocksDB table stores."""

@@ -55,3 +55,15 @@ async def test_intake_and_dedupe_workers_route_every_item_once_and_find_the_copi
     assert json.loads(moved.stdout)["offsets"]
     events = [json.loads(line) for line in moved.stderr.splitlines() if line.startswith("{")]
     assert [e["group"] for e in events if e.get("event") == "group_moved"] == [f"{stack.settings.app_id}-intake"]
+
+
+async def test_an_all_worker_refuses_to_start_beside_intake_workers_and_the_reverse(make_stack, start_worker) -> None:
+    stack = make_stack()
+    intake = start_worker(stack, "intake", NEWSFEED_WORKER_ROLE="intake")
+    refused = cli(stack, "worker", check=False)
+    assert refused.returncode == 2
+    assert "process every item twice" in refused.stderr
+    intake.stop()
+
+    start_worker(stack, "all")
+    assert cli(stack, "worker", "--role", "intake", check=False).returncode == 2
