@@ -41,15 +41,6 @@ class Wiring:
     metrics: Metrics
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the worker has recovered its tables and runs its agents."""
-    routes: dict[str, Any] = field(init=False)
-    """Output topics by full name, looked up once per message."""
-
-    def __post_init__(self) -> None:
-        names = ("search", "duplicates", "alerts", "deadletter")
-        object.__setattr__(
-            self, "routes", {self.settings.topic(n): self.topics.by_name(self.settings.topic(n)) for n in names}
-        )
-
     @contextmanager
     def taking(self, message: Any, stage: str) -> Iterator[None]:
         """One message's handling by ``stage``: log context bound (and unbound after), counted and timed."""
