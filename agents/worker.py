@@ -41,6 +41,7 @@ class Wiring:
     metrics: Metrics
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the worker has recovered its tables and runs its agents."""
+
     @contextmanager
     def taking(self, message: Any, stage: str) -> Iterator[None]:
         """One message's handling by ``stage``: log context bound (and unbound after), counted and timed."""
