@@ -138,14 +138,12 @@ async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        for name in groups:  # one per call: aiokafka 0.14 misreads Kafka 4's reply about several groups
-            for description in await admin.describe_consumer_groups([name]):
-                for group in description.groups:
-                    state, members = group[2], group[5]
-                    if members or state not in {"Empty", "Dead", ""}:
-                        raise WorkerRunningError(
-                            f"consumer group {name!r} is {state} with {len(members)} member(s): stop the workers first"
-                        )
+        for name in groups:
+            state, members = await _group_state(admin, name)
+            if members or state not in {"Empty", "Dead", ""}:
+                raise WorkerRunningError(
+                    f"consumer group {name!r} is {state} with {len(members)} member(s): stop the workers first"
+                )
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
@@ -157,6 +155,17 @@ async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None
     for name in reading:
         moves = await _move_group(settings, name, partitions, since)
     return moves
+
+
+async def _group_state(admin: AIOKafkaAdminClient, group: str) -> tuple[str, list[Any]]:
+    """A consumer group's state and members (``""`` and none when the broker says nothing of it).
+
+    One group per request: aiokafka 0.14 misreads Kafka 4's reply about several groups.
+    """
+    for description in await admin.describe_consumer_groups([group]):
+        for described in description.groups:
+            return described[2], list(described[5])
+    return "", []
 
 
 async def _has_offsets(settings: Settings, group: str, partitions: list[TopicPartition]) -> bool:
@@ -212,12 +221,8 @@ async def check_layout(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        readers = 0
-        for description in await admin.describe_consumer_groups([other]):
-            for group in description.groups:
-                for member in group[5]:
-                    subscription = ConsumerProtocolMemberMetadata.decode(member[3]).subscription
-                    readers += topic in subscription
+        _, members = await _group_state(admin, other)
+        readers = sum(topic in ConsumerProtocolMemberMetadata.decode(member[3]).subscription for member in members)
     finally:
         await admin.close()
     if readers:
