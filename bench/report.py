@@ -149,6 +149,13 @@ def run_all() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- printing
 
 
+def _scaling_line(run: dict[str, Any], one_worker: float | None) -> str:
+    """A scaling run's rate and its ratio to one worker's, against the 1.4x target."""
+    ratio = run["items_per_s"] / one_worker if one_worker else None
+    return (f"   {run['items_per_s']:,.0f} items/s ({run['arrived']}/{run['items']} in {run['elapsed_s']} s; load "
+            f"{run['load_before'][0]}->{run['load_after'][0]}) = {ratio:.2f}x one worker   target >= 1.4x: {_ok(ratio, 1.4)}")  # fmt: skip
+
+
 def _ok(value: float | None, target: float, higher: bool = True) -> str:
     if value is None:
         return "n/a"
@@ -252,9 +259,7 @@ def render(res: dict[str, Any]) -> str:
     sc = res.get("scaling") or {}
     add("3. scaling: two worker processes, one consumer group, raw has 4 partitions")
     if "items_per_s" in sc:
-        ratio = sc["items_per_s"] / wr if wr else None
-        add(f"   {sc['items_per_s']:,.0f} items/s ({sc['arrived']}/{sc['items']} in {sc['elapsed_s']} s; load "
-            f"{sc['load_before'][0]}->{sc['load_after'][0]}) = {ratio:.2f}x one worker   target >= 1.4x: {_ok(ratio, 1.4)}")  # fmt: skip
+        add(_scaling_line(sc, wr))
         add(f"   CPU-s per worker process: {sc['consumer_cpu_s']} (the dedupe stage has one partition "
             "(NEWSFEED_DEDUPE_PARTITIONS=1): only one worker runs it)")  # fmt: skip
     else:
@@ -262,9 +267,7 @@ def render(res: dict[str, Any]) -> str:
     sr = res.get("scaling_roles") or {}
     add("   split roles: one intake worker (all raw partitions) and one dedupe worker (NEWSFEED_WORKER_ROLE)")
     if "items_per_s" in sr:
-        ratio = sr["items_per_s"] / wr if wr else None
-        add(f"   {sr['items_per_s']:,.0f} items/s ({sr['arrived']}/{sr['items']} in {sr['elapsed_s']} s; load "
-            f"{sr['load_before'][0]}->{sr['load_after'][0]}) = {ratio:.2f}x one worker   target >= 1.4x: {_ok(ratio, 1.4)}")  # fmt: skip
+        add(_scaling_line(sr, wr))
         add(f"   CPU-s per worker process (intake, dedupe): {sr['consumer_cpu_s']}")
     else:
         add(f"   {sr}")
