@@ -202,12 +202,11 @@ class DedupeIndex:
         self._bands.clear()
         # A worker's table may list other partitions' keys too; reads go to this partition's own.
         serials = sorted({int(key[2:], 16) for key in list(self._items.keys()) if key.startswith("e:")})
-        filed: dict[int, list[int]] = {}
         for serial in serials:
             entry = self._entry(serial)
             if entry is None:
                 continue
-            filed.setdefault(entry.hour, []).append(serial)
+            self._file(entry.hour, serial)
             self._bands["d:" + entry.item_id] = _u32(serial)
             if entry.signature is None:
                 continue
@@ -215,12 +214,6 @@ class DedupeIndex:
             probe = Fingerprint(exact=entry.exact.hex(), signature=entry.signature, size=entry.size)
             for key in self._band_keys(probe):
                 self._bands[key] = _append(self._bands.get(key), serial, self._max_bucket)
-        for hour in sorted(filed):
-            for at in range(0, len(filed[hour]), _CHUNK):
-                self._bands[f"t:{hour}:{at // _CHUNK}"] = _pack(filed[hour][at : at + _CHUNK])
-            self._bands[f"n:{hour}"] = _u32(len(filed[hour]))
-        if filed:
-            self._bands["h"] = _pack_hours(sorted(filed))
         if current is not None:
             self._bands[_BANDS_MARKER] = current
         return len(serials)
