@@ -27,6 +27,7 @@ def register(wiring: Wiring) -> Any:
         raise ValueError("the dedupe agent needs the dedupe tables")
     alerts_topic = settings.topic("alerts")
     indexes: dict[int, DedupeIndex] = {}
+    stores: dict[int, LocalBands] = {}
     unchecked: set[int] = set()
 
     def index_for(partition: int) -> DedupeIndex:
@@ -34,7 +35,8 @@ def register(wiring: Wiring) -> Any:
         index = indexes.get(partition)
         if index is None:
             path = settings.data_dir / "bands" / f"{settings.app_id}-{partition}"
-            index = indexes[partition] = pipeline.new_index(LocalBands(path), derived=True)
+            stores[partition] = LocalBands(path)
+            index = indexes[partition] = pipeline.new_index(stores[partition], derived=True)
             unchecked.add(partition)
         if partition in unchecked:
             started = time.perf_counter()
@@ -49,6 +51,13 @@ def register(wiring: Wiring) -> Any:
         unchecked.update(indexes)
 
     tables.items.on_recover(_after_recovery)
+
+    @wiring.app.on_before_shutdown.connect
+    async def _persist_bands(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # The local bands have no WAL: written out now, a clean restart finds them in step and rebuilds nothing.
+        for partition, store in stores.items():
+            store.persist()
+            log.info("dedupe_bands_persisted", partition=partition)
 
     @wiring.app.agent(wiring.topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:

@@ -56,7 +56,7 @@ from collections import Counter
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -86,6 +86,14 @@ _BAND_MIX: Final = np.array(
 )
 _BIG_ENDIAN: Final = sys.byteorder == "big"
 _BAND_NUMBERS: Final = np.arange(256, dtype=np.uint8)
+
+
+@runtime_checkable
+class BufferedStore(Protocol):
+    """A store that may hold writes back until ``flush()`` (the worker's local band store does)."""
+
+    def flush(self) -> None:
+        """Write out the writes held back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +193,8 @@ class DedupeIndex:
         self._max_candidates = max_candidates
         self._expire_batch = expire_batch
         self._derived = derived_bands
+        self._flush = bands.flush if isinstance(bands, BufferedStore) else None
+        """Ends each change: the marker is written last, so a store that keeps a prefix of flushes stays honest."""
 
     def sync_bands(self) -> int | None:
         """Bring the derived keys in step with the entries: rebuild them unless their marker says they are.
@@ -215,7 +225,9 @@ class DedupeIndex:
             for key in self._band_keys(probe):
                 self._bands[key] = _append(self._bands.get(key), serial, self._max_bucket)
         if current is not None:
-            self._bands[_BANDS_MARKER] = current
+            self._mark(current)
+        elif self._flush:
+            self._flush()
         return len(serials)
 
     def decide(self, item_id: str, fp: Fingerprint, event_time: datetime) -> Decision:
@@ -260,7 +272,7 @@ class DedupeIndex:
         if oldest and int.from_bytes(oldest[:8], "little", signed=True) < cutoff:
             self._expire(cutoff, self._expire_batch)
         if self._derived:
-            self._bands[_BANDS_MARKER] = meta
+            self._mark(meta)
         return Decision(
             item_id=item_id,
             kind=_KINDS[kind],
@@ -286,7 +298,10 @@ class DedupeIndex:
                 self._bands[_BANDS_MARKER] = self._items["m"]
         if watermark == _NO_WATERMARK:
             return 0
-        return self._expire((watermark - self._window) // 3600, None)
+        removed = self._expire((watermark - self._window) // 3600, None)
+        if self._flush:
+            self._flush()
+        return removed
 
     def _judge(
         self,
@@ -356,6 +371,12 @@ class DedupeIndex:
             return None
         entry = self._entry(_from_u32(raw))
         return entry if entry is not None and entry.item_id == item_id else None
+
+    def _mark(self, meta: bytes) -> None:
+        """Record that the derived keys are in step with ``meta`` (the ``m`` value), then flush them."""
+        self._bands[_BANDS_MARKER] = meta
+        if self._flush:
+            self._flush()
 
     def _meta(self) -> tuple[int, int]:
         raw = self._items.get("m")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.offline import offline_pipeline
-from pipeline import _text
+from pipeline import _html, _text
 from pipeline.process import Pipeline, Prepared
 from pipeline.records import Article, DeadLetter, Message, Origin
 from pipeline.route import dead_letter_message
@@ -161,6 +161,8 @@ def test_any_json_value_routes_one_message_and_non_objects_are_dead_lettered(val
 _TAG = re.compile(r"<[^<>]*>")
 _LOOSE_TAG = re.compile(r"<[^>]*>")
 _WORD = re.compile(r"\w+")
+# Elements dropped whole, content and all: "0<script>1</script>0" reads "00".
+_DROPPED = re.compile(rf"<({'|'.join(_html._DROPPED_TAGS)})\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _FRAGMENTS = st.sampled_from(
     [
         "<p>", "</p>", "<div>", "</div>", "<br>", "<b>", "</b>", "<i>", "</i>", "<span>", "<script>",
@@ -185,7 +187,8 @@ def _references(raw: str) -> tuple[str, ...]:
     # Parsers also drop what only looks like a tag, before or after the inner tags are gone:
     # "0<A<a>0", "0<A<p>>0" and "0<?<p>1>0" ("<?" opens a bogus comment) all read "00".
     loose = ["".join(_WORD.findall(_LOOSE_TAG.sub("", form))) for form in (text, _TAG.sub("", text))]
-    return as_is, " ".join(text.split()), stripped, "".join(_WORD.findall(stripped)), *loose
+    dropped = "".join(_WORD.findall(_TAG.sub("", _DROPPED.sub("", text))))
+    return as_is, " ".join(text.split()), stripped, "".join(_WORD.findall(stripped)), *loose, dropped
 
 
 @pytest.mark.timeout(60)
