@@ -39,13 +39,6 @@ class Topics:
     alerts: faust.TopicT
     deadletter: faust.TopicT
 
-    def by_name(self, name: str) -> faust.TopicT:
-        """The topic with this full name."""
-        for topic in (self.search, self.duplicates, self.alerts, self.deadletter, self.prepared, self.raw):
-            if topic.get_topic_name() == name:
-                return topic
-        raise KeyError(name)
-
 
 @dataclass(frozen=True, slots=True)
 class Tables:

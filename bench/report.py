@@ -152,8 +152,9 @@ def run_all() -> dict[str, Any]:
 def _scaling_line(run: dict[str, Any], one_worker: float | None) -> str:
     """A scaling run's rate and its ratio to one worker's, against the 1.4x target."""
     ratio = run["items_per_s"] / one_worker if one_worker else None
+    times = "no one-worker rate to compare" if ratio is None else f"{ratio:.2f}x one worker"
     return (f"   {run['items_per_s']:,.0f} items/s ({run['arrived']}/{run['items']} in {run['elapsed_s']} s; load "
-            f"{run['load_before'][0]}->{run['load_after'][0]}) = {ratio:.2f}x one worker   target >= 1.4x: {_ok(ratio, 1.4)}")  # fmt: skip
+            f"{run['load_before'][0]}->{run['load_after'][0]}) = {times}   target >= 1.4x: {_ok(ratio, 1.4)}")  # fmt: skip
 
 
 def _ok(value: float | None, target: float, higher: bool = True) -> str:
@@ -222,7 +223,7 @@ def render(res: dict[str, Any]) -> str:
             add(f"   {label:<26} {r}")
             continue
         add(f"   {label:<26} {r['items_per_s']:>8,.0f} items/s  ({r['arrived']}/{r['items']} in {r['elapsed_s']} s, produce "
-            f"{r['produce_s']} s; {_cpu_rate(r):,} items per consumer CPU-s; load {r['load_before'][0]}->{r['load_after'][0]})")  # fmt: skip
+            f"{r['produce_s']} s; {_cpu_rate(r) or 0:,} items per consumer CPU-s; load {r['load_before'][0]}->{r['load_after'][0]})")  # fmt: skip
     wr = _rate(worker)
     for name, label in (("raw", "raw aiokafka loop"), ("faust", "forward-only Faust agent")):
         other = _rate(res.get(name))

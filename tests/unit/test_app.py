@@ -73,7 +73,7 @@ def test_topics_follow_the_prefix_and_partitions() -> None:
     topics = declare_topics(app, settings)
     assert topics.raw.get_topic_name() == "staging.raw"
     assert topics.raw.partitions == 6
-    assert topics.by_name("staging.deadletter") is topics.deadletter
+    assert topics.deadletter.get_topic_name() == "staging.deadletter"
     tables = declare_tables(app, settings)
     assert tables.items.changelog_topic.get_topic_name() == "newsfeed-dedupe-items-changelog"
 
