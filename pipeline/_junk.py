@@ -164,7 +164,6 @@ _JUNK_FIRST_WORDS: Final = _SHARE_WORDS | frozenset(
         "note",
         "editor",
         "editors",
-        "the",
         "read",
         "also",
         "see",
@@ -245,6 +244,10 @@ def _may_be_junk(line: str, word: str) -> bool:
     ``word`` is the line's first word as ``_FIRST_WORD`` reads it, lowercased ("" when it has none).
     """
     if word in _JUNK_FIRST_WORDS:
+        return True
+    # "the" opens more prose lines than any other word, and of the rules only the disclaimer ("The above ...")
+    # starts with it; the rights rule looks at any line, in any case.
+    if word == "the" and (_DISCLAIMER_START.match(line) is not None or "ght" in line.lower()):
         return True
     if line.startswith(_JUNK_PREFIXES):
         return True

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline import _html
+from pipeline import _html, _junk
 from pipeline.clean import clean
 from pipeline.records import Cleaned, Dateline
 
@@ -60,6 +60,21 @@ def test_syndicated_text_loses_all_junk() -> None:
 )
 def test_lines_that_only_look_like_junk_stay(line: str) -> None:
     assert clean(f"The first paragraph of the story.\n{line}").body.endswith(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        ("The above article was auto-generated from a syndicated feed.", "disclaimer"),
+        ("(The above story has not been edited by our staff.)", "disclaimer"),
+        ("The Harbour Times. ALL RIGHTS RESERVED.", "copyright"),
+        ("The market rose on Tuesday.", None),
+    ],
+)
+def test_lines_opening_with_the_are_judged_by_every_rule_that_can_match(line: str, kind: str | None) -> None:
+    # "the" has its own narrower gate in _junk; it must still let through every rule that can match.
+    verdict = _junk.classify(line)
+    assert (verdict.kind if verdict else None) == kind
 
 
 def test_html_snippet_paragraphs_entities_and_markers() -> None:
