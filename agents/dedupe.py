@@ -1,4 +1,8 @@
-"""The dedupe agent: one shard per language decides unique or copy, raises alerts and routes the outputs."""
+"""The dedupe agent: one shard per language decides unique or copy, raises alerts and routes the outputs.
+
+Each internal message is a batch of prepared items from one intake worker (``pipeline.process.pack_batch``);
+they are decided in order. A batch redelivered after a crash gets the same decisions: they are stored per id.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import structlog
 
 from agents.bands import LocalBands
 from pipeline.dedupe import DedupeIndex
-from pipeline.process import Prepared
+from pipeline.process import Prepared, unpack_batch
 from pipeline.records import Origin
 
 if TYPE_CHECKING:
@@ -59,38 +63,47 @@ def register(wiring: Wiring) -> Any:
             store.persist()
             log.info("dedupe_bands_persisted", partition=partition)
 
+    async def settle(message: Any, record: bytes) -> None:
+        """Decide one prepared record and send its outputs; what cannot be read or decided is dead-lettered."""
+        with wiring.taking(message, "dedupe"):
+            now = datetime.now(UTC)
+            try:
+                prepared = Prepared.from_bytes(record)
+            except Exception as error:  # noqa: BLE001 - not ours to read: dead-letter it and go on
+                origin = Origin(message.topic, message.partition, message.offset)
+                await wiring.send_dead_letter(pipeline.unreadable(record, origin, error, now), stage="dedupe")
+                return
+            structlog.contextvars.bind_contextvars(item_id=prepared.item.id)
+            try:
+                messages = pipeline.settle(prepared, now, index_for(message.partition))
+            except Exception as error:
+                log.exception("settle_failed")
+                await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe")
+                return
+            finally:
+                structlog.contextvars.unbind_contextvars("item_id")
+            await wiring.send_all(messages, stage="dedupe")
+            article = messages[0].value
+            if article.duplicate_of:
+                metrics.duplicates.labels(article.duplicate_kind).inc()
+            for tag in article.tags:
+                metrics.tags.labels(tag.topic).inc()
+            for out in messages[1:]:
+                if out.topic == alerts_topic:
+                    metrics.alerts.labels(out.value.rule).inc()
+                    log.info("alert_raised", item_id=article.id, alert_id=out.key, rule=out.value.rule)
+            ingested = datetime.fromisoformat(prepared.ingested_at).timestamp()
+            metrics.latency.labels("end_to_end").observe(max(0.0, time.time() - ingested))
+
     @wiring.app.agent(wiring.topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            with wiring.taking(message, "dedupe"):
-                now = datetime.now(UTC)
-                try:
-                    prepared = Prepared.from_bytes(event.value)
-                except Exception as error:  # noqa: BLE001 - not ours to read: dead-letter it and go on
-                    origin = Origin(message.topic, message.partition, message.offset)
-                    await wiring.send_dead_letter(pipeline.unreadable(event.value, origin, error, now), stage="dedupe")
-                    continue
-                structlog.contextvars.bind_contextvars(item_id=prepared.item.id)
-                try:
-                    messages = pipeline.settle(prepared, now, index_for(message.partition))
-                except Exception as error:
-                    log.exception("settle_failed")
-                    await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe")
-                    continue
-                finally:
-                    structlog.contextvars.unbind_contextvars("item_id")
-                await wiring.send_all(messages, stage="dedupe")
-                record = messages[0].value
-                if record.duplicate_of:
-                    metrics.duplicates.labels(record.duplicate_kind).inc()
-                for tag in record.tags:
-                    metrics.tags.labels(tag.topic).inc()
-                for out in messages[1:]:
-                    if out.topic == alerts_topic:
-                        metrics.alerts.labels(out.value.rule).inc()
-                        log.info("alert_raised", item_id=record.id, alert_id=out.key, rule=out.value.rule)
-                ingested = datetime.fromisoformat(prepared.ingested_at).timestamp()
-                metrics.latency.labels("end_to_end").observe(max(0.0, time.time() - ingested))
+            try:
+                records = unpack_batch(event.value)
+            except ValueError:
+                records = [event.value]  # a broken batch: dead-lettered whole, as any unreadable record
+            for record in records:
+                await settle(message, record)
 
     return dedupe

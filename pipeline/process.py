@@ -11,6 +11,7 @@ State lives in the stores given to ``Pipeline``: dicts offline, Faust tables in 
 from __future__ import annotations
 
 import base64
+import struct
 import time
 from collections import defaultdict
 from collections.abc import MutableMapping
@@ -35,6 +36,36 @@ from pipeline.tag import Tagger
 Store = MutableMapping[str, bytes]
 _FUTURE_ALLOWANCE = timedelta(days=1)
 _FRAME = b"\n"
+_BATCH = b"\x00nfb1"
+"""Opens a batch of prepared records (a record opens with its JSON header, so never with a NUL byte)."""
+_LENGTH = struct.Struct("<I")
+
+
+def pack_batch(records: list[bytes]) -> bytes:
+    """One internal message holding several prepared records, each behind its length."""
+    return _BATCH + b"".join(_LENGTH.pack(len(record)) + record for record in records)
+
+
+def unpack_batch(data: bytes) -> list[bytes]:
+    """The records of a ``pack_batch`` message; a message without the batch mark is one record.
+
+    Raises:
+        ValueError: if the batch is truncated.
+    """
+    if not data.startswith(_BATCH):
+        return [data]
+    records = []
+    at = len(_BATCH)
+    while at < len(data):
+        if at + _LENGTH.size > len(data):
+            raise ValueError("prepared batch truncated in a length")
+        (size,) = _LENGTH.unpack_from(data, at)
+        at += _LENGTH.size
+        if at + size > len(data):
+            raise ValueError("prepared batch truncated in a record")
+        records.append(data[at : at + size])
+        at += size
+    return records
 
 
 @dataclass(frozen=True, slots=True)

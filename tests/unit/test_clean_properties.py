@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,6 +51,7 @@ _FRAGMENTS = st.sampled_from(
         "-",
     ]
 )
+_NOT_TEXT = ("Cn", "Co", "Cs")
 _INPUT = st.lists(st.one_of(st.text(max_size=30), _FRAGMENTS), max_size=40).map("".join)
 
 
@@ -66,13 +68,16 @@ def _reference_texts(raw: str) -> tuple[str, ...]:
     no_code = " ".join(_TAG.sub(" ", _DROPPED.sub("", text)).split())
     # A tag opener that meets another "<" before its ">" is kept as text ("<A<a>0" reads "<A0").
     openers_as_text = _TAG.sub("", _UNCLOSED_OPENER.sub(" ", text))
-    # Parsers may also drop characters that are not text (unassigned code points).
+    # Parsers may also drop characters that are not text (unassigned and private-use code points); what is left is NFC again,
+    # so a combining mark may join the letter before the dropped one ("U\ud7fc\u0300" reads "\u00d9").
+    assigned = unicodedata.normalize("NFC", "".join(c for c in stripped if unicodedata.category(c) not in _NOT_TEXT))
     return (
         " ".join(text.split()),
         stripped,
         "".join(_WORD.findall(stripped)),
         "".join(_WORD.findall(no_code)),
         "".join(_WORD.findall(openers_as_text)),
+        "".join(_WORD.findall(assigned)),
     )
 
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from agents.offline import offline_pipeline
-from pipeline.process import Prepared
+from pipeline.process import Prepared, pack_batch, unpack_batch
 from pipeline.records import Origin
 from pipeline.settings import Settings
 
@@ -59,3 +59,23 @@ def test_messages_of_the_earlier_format_are_still_read(settings: Settings) -> No
 def test_anything_else_raises(data: bytes) -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011 - the dedupe agent dead-letters whatever it raises
         Prepared.from_bytes(data)
+
+
+def test_a_batch_gives_back_its_records_in_order(settings: Settings) -> None:
+    records = [prepared(settings, orjson.dumps({"id": f"b-{n}", "body": BODY})).to_bytes() for n in range(3)]
+    records.append(b"")  # an empty record is still a record (and is dead-lettered as unreadable downstream)
+    assert unpack_batch(pack_batch(records)) == records
+    assert [Prepared.from_bytes(r).item.id for r in unpack_batch(pack_batch(records[:3]))] == ["b-0", "b-1", "b-2"]
+
+
+def test_a_message_without_the_batch_mark_is_one_record(settings: Settings) -> None:
+    single = prepared(settings, orjson.dumps({"id": "old", "body": BODY})).to_bytes()
+    assert unpack_batch(single) == [single]  # what workers before batching wrote
+    assert unpack_batch(b"garbage") == [b"garbage"]
+
+
+@pytest.mark.parametrize("cut", [1, 3, 7])
+def test_a_truncated_batch_is_refused(cut: int) -> None:
+    data = pack_batch([b"first record", b"second"])
+    with pytest.raises(ValueError, match="truncated"):
+        unpack_batch(data[:-cut])

@@ -81,3 +81,12 @@ def test_worker_role_is_one_of_the_known_ones() -> None:
     assert Settings.from_env({"NEWSFEED_WORKER_ROLE": "dedupe"}).worker_role == "dedupe"
     with pytest.raises(SettingsError, match="NEWSFEED_WORKER_ROLE"):
         Settings.from_env({"NEWSFEED_WORKER_ROLE": "both"})
+
+
+def test_intake_batches_are_bounded_and_must_wait_a_while() -> None:
+    settings = Settings.from_env({"NEWSFEED_INTAKE_BATCH_ITEMS": "32", "NEWSFEED_INTAKE_BATCH_MS": "2.5"})
+    assert (settings.intake_batch_items, settings.intake_batch_ms) == (32, 2.5)
+    with pytest.raises(SettingsError, match="NEWSFEED_INTAKE_BATCH_ITEMS"):
+        Settings.from_env({"NEWSFEED_INTAKE_BATCH_ITEMS": "0"})
+    with pytest.raises(SettingsError, match="NEWSFEED_INTAKE_BATCH_MS"):
+        Settings.from_env({"NEWSFEED_INTAKE_BATCH_MS": "0"})  # Faust would then wait for a full batch
