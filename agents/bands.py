@@ -20,7 +20,7 @@ from typing import Final
 
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
 
-_MAX_PENDING: Final = 8192
+_MAX_PENDING: Final = 32_768
 """Buffered writes past which the buffer is written out before the next flush (a rebuild writes millions)."""
 _DELETED: Final = None
 _BLOCK_CACHE_BYTES: Final = 32 << 20

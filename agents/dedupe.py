@@ -103,7 +103,8 @@ def register(wiring: Wiring) -> Any:
                 records = unpack_batch(event.value)
             except ValueError:
                 records = [event.value]  # a broken batch: dead-lettered whole, as any unreadable record
-            for record in records:
-                await settle(message, record)
+            with index_for(message.partition).batch():  # the local band store is written once per batch
+                for record in records:
+                    await settle(message, record)
 
     return dedupe

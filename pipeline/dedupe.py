@@ -53,7 +53,8 @@ import struct
 import sys
 from array import array
 from collections import Counter
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol, runtime_checkable
@@ -194,6 +195,9 @@ class DedupeIndex:
         self._expire_batch = expire_batch
         self._derived = derived_bands
         self._flush = bands.flush if isinstance(bands, BufferedStore) else None
+        self._batching = False
+        self._unmarked: bytes | None = None
+        """The ``m`` value the derived keys are in step with, while a batch holds back the marker."""
         """Ends each change: the marker is written last, so a store that keeps a prefix of flushes stays honest."""
 
     def sync_bands(self) -> int | None:
@@ -372,8 +376,27 @@ class DedupeIndex:
         entry = self._entry(_from_u32(raw))
         return entry if entry is not None and entry.item_id == item_id else None
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Decide several items, marking and flushing the derived keys once, at the end.
+
+        The marker is still written after every key it vouches for: a crash inside the batch leaves it naming
+        an older watermark than the entries', and the derived keys are rebuilt.
+        """
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            if self._unmarked is not None:
+                meta, self._unmarked = self._unmarked, None
+                self._mark(meta)
+
     def _mark(self, meta: bytes) -> None:
         """Record that the derived keys are in step with ``meta`` (the ``m`` value), then flush them."""
+        if self._batching:
+            self._unmarked = meta
+            return
         self._bands[_BANDS_MARKER] = meta
         if self._flush:
             self._flush()

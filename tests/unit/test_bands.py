@@ -76,3 +76,37 @@ def test_a_store_that_lost_its_last_writes_is_rebuilt(tmp_path: Path) -> None:
     stale = DedupeIndex(items, LocalBands(tmp_path / "bands"), derived_bands=True)
     assert stale.sync_bands() == 2
     assert stale.decide("copy", fingerprint(STORY[::-1]), T0).duplicate_of == "later"
+
+
+def test_a_batch_writes_the_marker_once_at_its_end_with_the_same_decisions(tmp_path: Path) -> None:
+    stories = [STORY, STORY[::-1], STORY, STORY[: len(STORY) // 2] + " and more"]
+    plain_items: dict[str, bytes] = {}
+    plain = DedupeIndex(plain_items, {}, derived_bands=True)
+    expected = [plain.decide(f"i{n}", fingerprint(text), T0) for n, text in enumerate(stories)]
+
+    items: dict[str, bytes] = {}
+    store = LocalBands(tmp_path / "bands")
+    index = DedupeIndex(items, store, derived_bands=True)
+    with index.batch():
+        got = [index.decide(f"i{n}", fingerprint(text), T0) for n, text in enumerate(stories)]
+        assert store.get("#m3") is None  # not vouched for until the batch ends
+    assert got == expected
+    assert store.get("#m3") == items["m"]
+    assert store._pending == {}
+    assert DedupeIndex(items, store, derived_bands=True).sync_bands() is None
+
+
+def test_a_batch_that_fails_half_way_vouches_only_for_what_was_decided(tmp_path: Path) -> None:
+    items: dict[str, bytes] = {}
+    store = LocalBands(tmp_path / "bands")
+    index = DedupeIndex(items, store, derived_bands=True)
+
+    def decide_then_fail() -> None:
+        with index.batch():
+            index.decide("first", fingerprint(STORY), T0)
+            raise RuntimeError("the agent stops here")
+
+    with pytest.raises(RuntimeError):
+        decide_then_fail()
+    assert store.get("#m3") == items["m"]
+    assert index.decide("again", fingerprint(STORY), T0).duplicate_of == "first"
