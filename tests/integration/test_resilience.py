@@ -6,11 +6,16 @@ import asyncio
 import os
 import subprocess
 from collections import defaultdict
+from datetime import UTC, datetime
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.app import client_options
+from agents.offline import offline_pipeline
+from pipeline.process import Prepared, pack_batch
+from pipeline.records import Origin
 from tests.conftest import WIRE_STORY
 from tests.integration.conftest import ROOT, by_topic, collect, publish
 
@@ -132,3 +137,30 @@ async def test_sigterm_commits_what_was_processed(make_stack, start_worker, prod
     finally:
         await consumer.stop()
     assert committed == ends, "every processed raw offset was committed on the way out"
+
+
+async def test_internal_messages_of_one_record_or_a_batch_with_a_broken_record_are_decided(
+    make_stack, start_worker, producer
+) -> None:
+    stack = make_stack()
+    start_worker(stack)
+    pipeline = offline_pipeline(stack.settings)
+
+    def record(item_id: str, body: str) -> bytes:
+        prepared = pipeline.prepare(orjson.dumps({"id": item_id, "body": body}), Origin("raw", 0, 0), datetime.now(UTC))
+        assert isinstance(prepared, Prepared)
+        return prepared.to_bytes()
+
+    internal = f"{stack.settings.app_id}-prepared"
+    # As a worker from before batching wrote it: one record per message.
+    await producer.send_and_wait(
+        internal, value=record("single", "A story handed on alone, one per message."), key=b"en"
+    )
+    batch = pack_batch([record("batched", "A story handed on in a batch of records."), b"\xffbroken record"])
+    await producer.send_and_wait(internal, value=batch, key=b"en")
+    messages = await collect(
+        stack, ROUTED, until=lambda ms: {"single", "batched"} <= set(_by_id(ms)) and by_topic(ms, "deadletter")
+    )
+    assert {m["key"] for m in by_topic(messages, "search")} == {"single", "batched"}
+    [letter] = by_topic(messages, "deadletter")
+    assert (letter["value"]["reason"], letter["value"]["stage"]) == ("invalid_prepared", "dedupe")
