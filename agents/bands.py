@@ -3,7 +3,7 @@
 The LSH band buckets and the item-id, exact-hash and retention-hour keys are all derived from the entries in
 the ``dedupe-items`` table, so they need no changelog of their own: after a recovery the index checks them
 against the entries and rebuilds them if they fell behind (``DedupeIndex.sync_bands``). A decided item then
-costs two changelog records (its entry and the index watermark) instead of about 22.
+costs one changelog record (its entry; the index watermark is written once per batch) instead of about 22.
 
 Being derived, they need no write-ahead log either. Writes are buffered in memory and written as one batch,
 with the WAL off, when the index calls ``flush()`` at the end of each decision. RocksDB then loses at most the

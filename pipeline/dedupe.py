@@ -22,7 +22,7 @@ Everything but ``m`` and the entries is derived, so it need not be durable: the 
 store with no changelog (``derived_bands=True``) and rebuilds it from the entries after a recovery
 (``sync_bands``). That store then also holds ``#m3``, the ``m`` value it was last in step with: when the
 two agree after a restart, it is current and nothing is rebuilt. A decided item then costs two changelog
-records (its entry and ``m``) instead of about 22.
+records (its entry and ``m``) instead of about 22, and one inside ``batch()``, which writes ``m`` once at its end.
 
 Matching. An exact hash hit makes an ``exact`` copy. Otherwise the entries sharing a band with the item
 are candidates; each is verified with the Jaccard estimated from the signatures, turned into an estimated
@@ -196,8 +196,8 @@ class DedupeIndex:
         self._derived = derived_bands
         self._flush = bands.flush if isinstance(bands, BufferedStore) else None
         self._batching = False
-        self._unmarked: bytes | None = None
-        """The ``m`` value the derived keys are in step with, while a batch holds back the marker."""
+        self._unsaved: bytes | None = None
+        """The ``m`` value a batch holds back, written (and the derived keys marked with it) as the batch ends."""
         """Ends each change: the marker is written last, so a store that keeps a prefix of flushes stays honest."""
 
     def sync_bands(self) -> int | None:
@@ -210,7 +210,10 @@ class DedupeIndex:
         """
         if not self._derived:
             raise ValueError("sync_bands is for an index with derived_bands=True")
+        self._save_meta()
         current = self._items.get("m")
+        if current is not None:
+            current = self._past_written_entries(current)
         if current is not None and self._bands.get(_BANDS_MARKER) == current:
             return None
         self._bands.clear()
@@ -271,11 +274,14 @@ class DedupeIndex:
         self._derived_store["d:" + item_id] = _u32(serial)
         self._file(hour, serial)
         meta = _META.pack(watermark, (serial + 1) % _SERIALS)
-        self._items["m"] = meta
+        if self._batching:
+            self._unsaved = meta
+        else:
+            self._items["m"] = meta
         oldest = self._derived_store.get("h")
         if oldest and int.from_bytes(oldest[:8], "little", signed=True) < cutoff:
             self._expire(cutoff, self._expire_batch)
-        if self._derived:
+        if self._derived and not self._batching:
             self._mark(meta)
         return Decision(
             item_id=item_id,
@@ -294,6 +300,7 @@ class DedupeIndex:
         Returns:
             The number of entries removed.
         """
+        self._save_meta()
         watermark, serial = self._meta()
         if now is not None and _epoch(now) > watermark:
             watermark = _epoch(now)
@@ -378,31 +385,48 @@ class DedupeIndex:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Decide several items, marking and flushing the derived keys once, at the end.
+        """Decide several items, writing the watermark ``m`` and flushing the derived keys once, at the end.
 
-        The marker is still written after every key it vouches for: a crash inside the batch leaves it naming
-        an older watermark than the entries', and the derived keys are rebuilt.
+        Each entry is still written as it is decided. A crash inside the batch leaves entries past the serial
+        that ``m`` names: ``sync_bands`` finds them, moves ``m`` past them and rebuilds the derived keys, so
+        a redelivered item finds its decision and no entry is overwritten.
         """
         self._batching = True
         try:
             yield
         finally:
             self._batching = False
-            if self._unmarked is not None:
-                meta, self._unmarked = self._unmarked, None
-                self._mark(meta)
+            self._save_meta()
+
+    def _save_meta(self) -> None:
+        """Write the watermark a batch held back, then vouch for the derived keys with it."""
+        if self._unsaved is None:
+            return
+        meta, self._unsaved = self._unsaved, None
+        self._items["m"] = meta
+        if self._derived:
+            self._mark(meta)
+
+    def _past_written_entries(self, meta: bytes) -> bytes:
+        """``meta``, or, when entries exist from its next serial on (a batch cut short), ``m`` moved past them."""
+        watermark, serial = _META.unpack(meta)
+        ahead = serial
+        while f"e:{ahead:x}" in self._items:
+            ahead = (ahead + 1) % _SERIALS
+        if ahead == serial:
+            return meta
+        moved = _META.pack(watermark, ahead)
+        self._items["m"] = moved
+        return moved
 
     def _mark(self, meta: bytes) -> None:
         """Record that the derived keys are in step with ``meta`` (the ``m`` value), then flush them."""
-        if self._batching:
-            self._unmarked = meta
-            return
         self._bands[_BANDS_MARKER] = meta
         if self._flush:
             self._flush()
 
     def _meta(self) -> tuple[int, int]:
-        raw = self._items.get("m")
+        raw = self._unsaved or self._items.get("m")
         if raw is None:
             return _NO_WATERMARK, 0
         watermark, serial = _META.unpack(raw)

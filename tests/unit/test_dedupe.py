@@ -295,3 +295,32 @@ def test_rebuilt_derived_keys_give_the_same_decisions_and_expiry() -> None:
 def test_sync_bands_needs_a_derived_index() -> None:
     with pytest.raises(ValueError, match="derived"):
         DedupeIndex({}, {}).sync_bands()
+
+
+def test_a_batch_writes_the_watermark_once_at_its_end() -> None:
+    items: dict[str, bytes] = {}
+    index = DedupeIndex(items, {}, derived_bands=True)
+    decide(index, "before", OTHER_ARTICLE)
+    before = items["m"]
+    with index.batch():
+        decide(index, "orig", STORY)
+        copy = decide(index, "copy", STORY)
+        assert items["m"] == before  # the entries are written, the watermark waits for the batch's end
+    assert (copy.kind, copy.duplicate_of) == ("exact", "orig")
+    assert items["m"] != before
+    assert sorted(k for k in items if k.startswith("e:")) == ["e:0", "e:1", "e:2"]
+
+
+def test_a_batch_cut_short_by_a_crash_overwrites_no_entry_after_a_restart() -> None:
+    items: dict[str, bytes] = {}
+    index = DedupeIndex(items, {}, derived_bands=True)
+    decide(index, "before", OTHER_ARTICLE)
+    with index.batch():
+        first = decide(index, "orig", STORY)
+        crashed = dict(items)  # the table as the changelog keeps it after a crash here: the entry, not m
+    restarted = DedupeIndex(crashed, {}, derived_bands=True)
+    assert restarted.sync_bands() == 2
+    assert decide(restarted, "orig", earnings("ACME", "1ST", (1, 2), ("3", "4"), ("5", "6"))) == first  # redelivered
+    decide(restarted, "new", earnings("ACME CORP", "1ST", (10, 8), ("1.2 mln", "1.0 mln"), ("9", "8")))
+    assert sorted(k for k in crashed if k.startswith("e:")) == ["e:0", "e:1", "e:2"]  # "orig" kept its entry
+    assert decide(restarted, "later-copy", STORY).duplicate_of == "orig"
