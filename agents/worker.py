@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from prometheus_client import generate_latest
 
 from agents import dedupe, intake
 from agents.app import NewsfeedApp, Tables, Topics, build_app, declare_tables, declare_topics
+from agents.logs import ITEM_CONTEXT
 from agents.metrics import Metrics
 from pipeline.process import Pipeline
 from pipeline.records import DeadLetter, Message
@@ -26,6 +26,26 @@ log = structlog.get_logger(__name__)
 
 # Prometheus text format 0.0.4 (aiohttp sets the UTF-8 charset itself and refuses one here).
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+class _Taking:
+    """The context of one message's handling (``Wiring.taking``): a class, as it runs for every message."""
+
+    __slots__ = ("_counted", "_message", "_started", "_timed", "_token")
+
+    def __init__(self, message: Any, counted: Any, timed: Any) -> None:
+        self._message, self._counted, self._timed = message, counted, timed
+
+    def __enter__(self) -> None:
+        message = self._message
+        self._token = ITEM_CONTEXT.set({"topic": message.topic, "partition": message.partition,
+                                        "offset": message.offset})  # fmt: skip
+        self._counted.inc()
+        self._started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._timed.observe(time.perf_counter() - self._started)
+        ITEM_CONTEXT.reset(self._token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +62,9 @@ class Wiring:
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the worker has recovered its tables and runs its agents."""
 
-    @contextmanager
-    def taking(self, message: Any, stage: str) -> Iterator[None]:
+    def taking(self, message: Any, stage: str) -> _Taking:
         """One message's handling by ``stage``: log context bound (and unbound after), counted and timed."""
-        with structlog.contextvars.bound_contextvars(
-            topic=message.topic, partition=message.partition, offset=message.offset
-        ):
-            self.metrics.items_in.labels(stage).inc()
-            started = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.metrics.latency.labels(stage).observe(time.perf_counter() - started)
+        return _Taking(message, self.metrics.items_in.labels(stage), self.metrics.latency.labels(stage))
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         """Hand one message to the producer, without Faust's per-message channel and future bookkeeping.
