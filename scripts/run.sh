@@ -25,6 +25,12 @@ if ! scripts/kafka.sh status >/dev/null 2>&1; then
   scripts/kafka.sh up
   started_kafka=1
 fi
+# The worker's table state belongs to this broker's storage: keyed by its directory id, a broker formatted anew
+# (its data removed, or another port) starts from empty state, not from state its changelogs no longer hold.
+meta=.kafka/data-${KAFKA_PORT:-9092}/meta.properties
+if [ -z "${NEWSFEED_DATA_DIR:-}" ] && [ -f "$meta" ]; then
+  export NEWSFEED_DATA_DIR=".newsfeed/local-${KAFKA_PORT:-9092}-$(sed -n 's/^directory\.id=//p' "$meta")"
+fi
 $bin/newsfeed topics create >/dev/null
 log=.kafka/logs/worker.log
 echo "starting a worker (log: $log) ..." >&2
