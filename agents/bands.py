@@ -6,9 +6,10 @@ against the entries and rebuilds them if they fell behind (``DedupeIndex.sync_ba
 costs one changelog record (its entry; the index watermark is written once per batch) instead of about 22.
 
 Being derived, they need no write-ahead log either. Writes are buffered in memory and written as one batch,
-with the WAL off, when the index calls ``flush()`` at the end of each decision. RocksDB then loses at most the
-unflushed memtable in a crash, and what it keeps is a prefix of the batches: the marker the index writes last in
-each batch then names an older watermark than the entries', and the keys are rebuilt. ``persist()`` writes the
+with the WAL off, when the index calls ``flush()`` at the end of each decision (or batch of decisions).
+RocksDB then loses at most the unflushed memtable in a crash, and what it keeps is a prefix of the batches: the
+marker the index writes last in each batch then names an older watermark than the entries', and the keys are
+rebuilt. ``persist()`` writes the
 memtable to disk (the worker calls ``persist()`` as it stops), so a clean stop rebuilds nothing.
 """
 

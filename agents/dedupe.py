@@ -102,7 +102,7 @@ def register(wiring: Wiring) -> Any:
                 records = unpack_batch(event.value)
             except ValueError:
                 records = [event.value]  # a broken batch: dead-lettered whole, as any unreadable record
-            with index_for(message.partition).batch():  # the local band store is written once per batch
+            with index_for(message.partition).batch():  # the watermark and the local bands: written once a batch
                 for record in records:
                     await settle(message, record)
 

@@ -195,10 +195,10 @@ class DedupeIndex:
         self._expire_batch = expire_batch
         self._derived = derived_bands
         self._flush = bands.flush if isinstance(bands, BufferedStore) else None
+        """Ends each change: the marker is written last, so a store that keeps a prefix of flushes stays honest."""
         self._batching = False
         self._unsaved: bytes | None = None
         """The ``m`` value a batch holds back, written (and the derived keys marked with it) as the batch ends."""
-        """Ends each change: the marker is written last, so a store that keeps a prefix of flushes stays honest."""
 
     def sync_bands(self) -> int | None:
         """Bring the derived keys in step with the entries: rebuild them unless their marker says they are.
