@@ -95,5 +95,6 @@ def register(wiring: Wiring) -> Any:
             for language, records in batches.drain():
                 await wiring.send(prepared_topic, language.encode(), pack_batch(records))
                 metrics.items_out.labels("intake", prepared_topic).inc(len(records))
+                metrics.batch_items.observe(len(records))
 
     return intake

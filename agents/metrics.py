@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 log = structlog.get_logger(__name__)
 
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -43,6 +44,8 @@ class Metrics:
     alerts: Counter
     send_errors: Counter
     latency: Histogram
+    batch_items: Histogram
+    """Items per internal message from intake to dedupe: near ``NEWSFEED_INTAKE_BATCH_ITEMS`` under load."""
 
     def on_sent(self, future: asyncio.Future[Any]) -> None:
         """A producer future's done callback: a message that could not be delivered is counted and logged."""
@@ -76,5 +79,9 @@ class Metrics:
             latency=Histogram(
                 "newsfeed_processing_seconds", "Processing time per item and stage", ["stage"],
                 buckets=_LATENCY_BUCKETS, registry=registry,
+            ),
+            batch_items=Histogram(
+                "newsfeed_intake_batch_items", "Items per message intake hands to dedupe",
+                buckets=_BATCH_BUCKETS, registry=registry,
             ),
         )  # fmt: skip

@@ -178,4 +178,5 @@ async def test_health_and_metrics_count_what_was_processed(make_stack, start_wor
     assert worker.metric('newsfeed_dead_letters_total{reason="empty_after_cleaning"}') == 1
     assert worker.metric('newsfeed_tags_total{topic="trade"}') >= 1
     assert worker.metric('newsfeed_processing_seconds_count{stage="intake"}') == 7
+    assert worker.metric("newsfeed_intake_batch_items_sum") == 5  # every prepared item went in some batch
     assert worker.metric(f'newsfeed_items_out_total{{stage="dedupe",topic="{stack.topic("search")}"}}') >= 1
