@@ -35,9 +35,11 @@ Changelog partitions are left to Faust's table recovery: none of this applies to
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Final
 
 import aiokafka
 from aiokafka.errors import IllegalStateError
@@ -46,6 +48,9 @@ from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from mode.utils.queues import FlowControlEvent
+
+_SEEK_TIMEOUT: Final = 10.0
+"""Longest the app's thread waits for the consumer thread to make a seek (it still happens after)."""
 
 
 def next_commit_offset(acked: Iterable[int], holes: Iterable[tuple[int, int]], committed: int | None) -> int | None:
@@ -106,12 +111,54 @@ class FlowControl(FlowControlEvent):
             consumer.rewind_cleared(first)
 
 
+def call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable[[], None], *, timeout: float) -> bool:
+    """Run ``function`` on ``loop`` (another thread's running loop) and wait for it; False if it timed out.
+
+    Run directly when ``loop`` is the caller's own or is not running. An exception from ``function`` is raised
+    here. After a timeout the call still runs, later.
+    """
+    try:
+        current = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    if current is loop or not loop.is_running():
+        function()
+        return True
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            function()
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+            done.set_exception(error)
+        else:
+            done.set_result(None)
+
+    loop.call_soon_threadsafe(run)
+    try:
+        done.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return False
+    return True
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka reads this attribute when it builds its fetcher, in start(); nothing has used it yet.
         consumer._fetch_max_wait_ms = self.app.conf.newsfeed_fetch_max_wait_ms  # noqa: SLF001
         return consumer
+
+    def seek(self, partition: TP, offset: int) -> None:
+        """Seek on the consumer's own thread.
+
+        Faust calls aiokafka's ``seek`` from the app's thread, but aiokafka's fetcher is not thread-safe: a seek
+        that drops a partition's fetched records while the consumer thread drains them raised ``KeyError`` in
+        ``Fetcher.fetched_records`` and crashed the worker (seen on a worker starting on a backlog).
+        """
+        consumer = self._ensure_consumer()
+        if not call_on_loop(self.thread_loop, lambda: consumer.seek(partition, offset), timeout=_SEEK_TIMEOUT):
+            self.log.warning("Seek of %s to %s is late: the consumer thread is busy", partition, offset)
 
 
 class _Consumer(faust_aiokafka.Consumer):

@@ -1,10 +1,16 @@
-"""The offset the worker commits never passes a record that was not processed (agents/transport.py)."""
+"""The worker's consumer (agents/transport.py): the offset it commits never passes a record that was not
+processed, and its seeks run on the consumer's own thread."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import threading
+from collections.abc import Iterator
 
-from agents.transport import next_commit_offset
+import pytest
+from aiokafka.errors import IllegalStateError
+
+from agents.transport import call_on_loop, next_commit_offset
 
 
 def test_the_record_at_the_committed_offset_must_be_acknowledged_first() -> None:
@@ -55,3 +61,51 @@ def test_order_and_repeats_of_acknowledgements_do_not_matter(acked: list[int]) -
 
 def test_nothing_new_to_commit_is_none() -> None:
     assert next_commit_offset([], [(5, 9)], committed=5) is None
+
+
+@pytest.fixture
+def other_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in a thread of its own, as the consumer thread's is."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    started = threading.Event()
+    loop.call_soon_threadsafe(started.set)
+    assert started.wait(5)
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def test_a_call_runs_on_the_other_loops_thread_and_is_waited_for(other_loop: asyncio.AbstractEventLoop) -> None:
+    ran_on: list[int] = []
+    assert call_on_loop(other_loop, lambda: ran_on.append(threading.get_ident()), timeout=5)
+    assert len(ran_on) == 1
+    assert ran_on[0] != threading.get_ident()
+
+
+def test_an_error_in_the_call_is_raised_to_the_caller(other_loop: asyncio.AbstractEventLoop) -> None:
+    def fail() -> None:
+        raise IllegalStateError("not assigned")
+
+    with pytest.raises(IllegalStateError):
+        call_on_loop(other_loop, fail, timeout=5)
+
+
+def test_a_busy_loop_times_out_and_runs_the_call_later(other_loop: asyncio.AbstractEventLoop) -> None:
+    release, ran = threading.Event(), threading.Event()
+    other_loop.call_soon_threadsafe(release.wait, 5)  # the loop's thread is blocked until released
+    assert not call_on_loop(other_loop, ran.set, timeout=0.05)
+    release.set()
+    assert ran.wait(5)
+
+
+def test_a_loop_that_is_not_running_is_called_directly() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        ran_on: list[int] = []
+        assert call_on_loop(loop, lambda: ran_on.append(threading.get_ident()), timeout=5)
+        assert ran_on == [threading.get_ident()]
+    finally:
+        loop.close()
