@@ -9,8 +9,8 @@ Being derived, they need no write-ahead log either. Writes are buffered in memor
 with the WAL off, when the index calls ``flush()`` at the end of each decision (or batch of decisions).
 RocksDB then loses at most the unflushed memtable in a crash, and what it keeps is a prefix of the batches: the
 marker the index writes last in each batch then names an older watermark than the entries', and the keys are
-rebuilt. ``persist()`` writes the
-memtable to disk (the worker calls ``persist()`` as it stops), so a clean stop rebuilds nothing.
+rebuilt. ``persist()`` writes the memtable to disk (the worker calls it as it stops), so a clean stop rebuilds
+nothing.
 """
 
 from __future__ import annotations

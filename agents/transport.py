@@ -183,7 +183,7 @@ class _Consumer(faust_aiokafka.Consumer):
         try:
             if tp not in self.assignment():
                 return  # revoked: whoever gets it reads from the committed offset
-            self._thread.seek(tp, offset)  # as Faust's own Consumer._seek does, from this thread
+            self._thread.seek(tp, offset)  # made on the consumer's own thread (_ConsumerThread.seek)
         except (IllegalStateError, ConsumerNotStarted):
             return  # revoked meanwhile, or the consumer is stopping
         self._rewinds[tp] += 1

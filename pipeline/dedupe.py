@@ -302,15 +302,16 @@ class DedupeIndex:
         """
         self._save_meta()
         watermark, serial = self._meta()
+        advanced = None
         if now is not None and _epoch(now) > watermark:
             watermark = _epoch(now)
-            self._items["m"] = _META.pack(watermark, serial)
-            if self._derived:
-                self._bands[_BANDS_MARKER] = self._items["m"]
+            advanced = self._items["m"] = _META.pack(watermark, serial)
         if watermark == _NO_WATERMARK:
             return 0
         removed = self._expire((watermark - self._window) // 3600, None)
-        if self._flush:
+        if advanced is not None and self._derived:
+            self._mark(advanced)
+        elif self._flush:
             self._flush()
         return removed
 
