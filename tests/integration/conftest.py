@@ -258,6 +258,20 @@ async def collect(
     return messages
 
 
+async def publish_in_order(producer: AIOKafkaProducer, stack: Stack, items: list[dict[str, Any]]) -> None:
+    """Publish items one at a time, each after the one before has left the worker.
+
+    Raw partitions are keyed by item id, so items published together may be read in any order across
+    partitions. A test that relies on which copy arrived first (and is the cluster root) uses this.
+    """
+    for item in items:
+        await publish(producer, stack, [item])
+        key = str(item["id"])
+        await collect(
+            stack, ["search", "duplicates", "deadletter"], until=lambda ms, key=key: any(m["key"] == key for m in ms)
+        )
+
+
 def by_topic(messages: list[dict[str, Any]], topic: str) -> list[dict[str, Any]]:
     """The messages of one topic (short name)."""
     return [m for m in messages if m["topic"] == topic]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import WIRE_STORY
-from tests.integration.conftest import by_topic, collect, publish
+from tests.integration.conftest import by_topic, collect, publish, publish_in_order
 
 pytestmark = pytest.mark.integration
 
@@ -96,16 +96,18 @@ async def test_window_is_judged_by_event_time(make_stack, start_worker, producer
     start_worker(stack)
     t0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
     at = lambda days: (t0 + timedelta(days=days)).isoformat()  # noqa: E731
-    await publish(producer, stack, [_copy("old-orig", title="Trade talks end", published_at=at(0))])
-    # A backfill of an earlier copy after it (out of order, within the window) is still a copy.
-    await publish(producer, stack, [_copy("early-copy", junk="share now\n", published_at=at(-2))])
-    # Another story ten days later moves event time past the window: the first story expires.
-    await publish(
-        producer, stack, [{"id": "later", "title": "Rates on hold", "body": OTHER_STORY, "published_at": at(10)}]
-    )
-    await publish(producer, stack, [_copy("late-copy", junk="Source link\n", published_at=at(10))])
+    items = [
+        _copy("old-orig", title="Trade talks end", published_at=at(0)),
+        # A backfill of an earlier copy after it (out of order, within the window) is still a copy.
+        _copy("early-copy", junk="share now\n", published_at=at(-2)),
+        # Another story ten days later moves event time past the window: the first story expires.
+        {"id": "later", "title": "Rates on hold", "body": OTHER_STORY, "published_at": at(10)},
+        _copy("late-copy", junk="Source link\n", published_at=at(10)),
+    ]
+    await publish_in_order(producer, stack, items)
     ids = {"old-orig", "early-copy", "later", "late-copy"}
     messages = await collect(stack, ["search", "duplicates"], until=lambda ms: _routed(ms) >= ids)
 
-    assert _keys(messages, "duplicates") == {"early-copy"}
-    assert _keys(messages, "search") == {"old-orig", "later", "late-copy"}
+    routes = [(m["topic"], m["key"], m["value"].get("duplicate_of")) for m in messages]
+    assert _keys(messages, "duplicates") == {"early-copy"}, routes
+    assert _keys(messages, "search") == {"old-orig", "later", "late-copy"}, routes

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import SAMPLE_FEED
-from tests.integration.conftest import by_topic, collect, publish
+from tests.integration.conftest import by_topic, collect, publish, publish_in_order
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ async def test_seed_is_cleaned_copy_is_a_duplicate_bad_json_is_dead_lettered(
     start_worker(stack)
     seed = json.loads(SAMPLE_FEED.read_text(encoding="utf-8").splitlines()[0])
     copy = {**seed, "id": "copy-of-seed", "source": "Another Outlet"}
-    await publish(producer, stack, [seed])
+    await publish_in_order(producer, stack, [seed])
     await publish(producer, stack, [copy, b'{"id": "broken", "body": ', b"[1, 2, 3]"])
 
     messages = await collect(
