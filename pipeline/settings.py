@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 _PREFIX = "NEWSFEED_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -191,20 +191,45 @@ class Settings:
             raise SettingsError("NEWSFEED_LOG_FORMAT must be json or console")
         if self.worker_role not in WORKER_ROLES:
             raise SettingsError(f"NEWSFEED_WORKER_ROLE must be one of {', '.join(WORKER_ROLES)}")
-        if self.intake_batch_ms <= 0:
-            raise SettingsError("NEWSFEED_INTAKE_BATCH_MS must be above 0")
-        for name in (
-            "raw_partitions",
-            "dedupe_partitions",
-            "replication_factor",
-            "max_item_bytes",
-            "intake_batch_items",
-        ):
+        for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise SettingsError(f"NEWSFEED_{name.upper()} must be at least 1")
+        for name in _ABOVE_ZERO:
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"NEWSFEED_{name.upper()} must be above 0")
+        for name in _NOT_NEGATIVE:
+            if not getattr(self, name) >= 0:
+                raise SettingsError(f"NEWSFEED_{name.upper()} must not be negative")
+        if self.producer_batch_bytes < _MIN_BATCH_BYTES:
+            raise SettingsError(f"NEWSFEED_PRODUCER_BATCH_BYTES must be at least {_MIN_BATCH_BYTES}")
         if not self.topic_prefix or any(c in self.topic_prefix for c in " /\\"):
             raise SettingsError("NEWSFEED_TOPIC_PREFIX must be a non-empty topic name")
 
+
+_AT_LEAST_ONE: Final = (
+    "raw_partitions",
+    "dedupe_partitions",
+    "replication_factor",
+    "max_item_bytes",
+    "max_body_chars",
+    "max_id_chars",
+    "max_field_chars",
+    "intake_batch_items",
+)
+_ABOVE_ZERO: Final = (
+    "raw_retention_days",
+    "output_retention_days",
+    "deadletter_retention_days",
+    "item_timeout_seconds",
+    "dedupe_window_days",
+    "intake_batch_ms",  # at 0 Faust would wait for a full batch however long it takes
+    "commit_interval_seconds",
+    "session_timeout_seconds",
+    "heartbeat_interval_seconds",
+)
+_NOT_NEGATIVE: Final = ("fetch_max_wait_ms", "producer_linger_ms", "alert_max_age_hours")
+_MIN_BATCH_BYTES: Final = 1024
+"""A producer batch smaller than this holds no article; each prepared item would then travel alone."""
 
 _TYPES: dict[str, type] = {
     "raw_partitions": int,

@@ -90,3 +90,25 @@ def test_intake_batches_are_bounded_and_must_wait_a_while() -> None:
         Settings.from_env({"NEWSFEED_INTAKE_BATCH_ITEMS": "0"})
     with pytest.raises(SettingsError, match="NEWSFEED_INTAKE_BATCH_MS"):
         Settings.from_env({"NEWSFEED_INTAKE_BATCH_MS": "0"})  # Faust would then wait for a full batch
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NEWSFEED_PRODUCER_BATCH_BYTES", "100"),
+        ("NEWSFEED_PRODUCER_LINGER_MS", "-1"),
+        ("NEWSFEED_FETCH_MAX_WAIT_MS", "-5"),
+        ("NEWSFEED_DEDUPE_WINDOW_DAYS", "0"),
+        ("NEWSFEED_ITEM_TIMEOUT_SECONDS", "nan"),
+        ("NEWSFEED_COMMIT_INTERVAL_SECONDS", "0"),
+        ("NEWSFEED_MAX_BODY_CHARS", "0"),
+    ],
+)
+def test_sizes_and_durations_out_of_range_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_zero_waits_are_allowed_where_zero_means_no_wait() -> None:
+    settings = Settings.from_env({"NEWSFEED_PRODUCER_LINGER_MS": "0", "NEWSFEED_FETCH_MAX_WAIT_MS": "0"})
+    assert (settings.producer_linger_ms, settings.fetch_max_wait_ms) == (0, 0)
