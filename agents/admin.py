@@ -14,7 +14,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
-from agents.app import client_options, group_id
+from agents.app import client_options, group_id, prepared_topic
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # Alerts are keyed by alert id: compaction keeps the latest of each, retention bounds the rest.
         TopicSpec(settings.topic("alerts"), 1, {**retention(out), "cleanup.policy": "compact,delete"}),
         TopicSpec(settings.topic("deadletter"), 1, retention(settings.deadletter_retention_days)),
-        TopicSpec(f"{settings.app_id}-prepared", settings.dedupe_partitions, retention(settings.raw_retention_days)),
+        TopicSpec(prepared_topic(settings), settings.dedupe_partitions, retention(settings.raw_retention_days)),
     ]
 
 

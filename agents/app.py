@@ -10,6 +10,7 @@ import faust
 from faust.types import TP
 from mode.utils.objects import cached_property
 
+from agents.assignor import BalancedAssignor, shard_load
 from agents.transport import FlowControl, Transport
 from pipeline.settings import Settings
 
@@ -106,6 +107,11 @@ def group_id(settings: Settings, role: str | None = None) -> str:
     return f"{settings.app_id}-intake" if (role or settings.worker_role) == "intake" else settings.app_id
 
 
+def prepared_topic(settings: Settings) -> str:
+    """The internal topic from intake to dedupe, one partition per dedupe shard."""
+    return f"{settings.app_id}-prepared"
+
+
 def build_app(settings: Settings) -> NewsfeedApp:
     """Build the Faust app: no agents yet; ``agents.worker.build`` adds topics, tables and agents."""
     app = NewsfeedApp(
@@ -139,8 +145,12 @@ def build_app(settings: Settings) -> NewsfeedApp:
         web_port=settings.web_port,
         worker_redirect_stdouts=False,
         table_cleanup_interval=3600.0,
+        PartitionAssignor=BalancedAssignor,
     )
     app.conf.newsfeed_fetch_max_wait_ms = settings.fetch_max_wait_ms
+    app.conf.newsfeed_shard_load = shard_load(
+        settings.topic("raw"), prepared_topic(settings), settings.raw_partitions, settings.dedupe_partitions
+    )
     return app
 
 
@@ -161,7 +171,7 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
     return Topics(
         raw=public("raw", partitions=settings.raw_partitions, days=settings.raw_retention_days),
         prepared=app.topic(
-            f"{settings.app_id}-prepared",
+            prepared_topic(settings),
             partitions=settings.dedupe_partitions,
             retention=settings.raw_retention_days * _DAY_SECONDS,
             replicas=settings.replication_factor,

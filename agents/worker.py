@@ -146,10 +146,13 @@ def _pages(wiring: Wiring) -> None:
     async def health(web: Any, request: Any) -> Any:
         started = wiring.started.is_set()
         recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-        assigned = bool(app.consumer.assignment()) if started else False
+        partitions: dict[str, list[int]] = {}
+        for tp in app.consumer.assignment() if started else ():
+            partitions.setdefault(tp.topic, []).append(tp.partition)
         ready = started and recovered and not app.rebalancing
         body = {"ready": ready, "started": started, "recovered": recovered,
-                "rebalancing": bool(app.rebalancing), "assigned": assigned}  # fmt: skip
+                "rebalancing": bool(app.rebalancing), "assigned": bool(partitions),
+                "partitions": {topic: sorted(ps) for topic, ps in sorted(partitions.items())}}  # fmt: skip
         return web.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")

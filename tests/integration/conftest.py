@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -127,6 +128,15 @@ class Worker:
             if line.startswith(sample + " "):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+    def health(self) -> dict[str, Any]:
+        """The worker's ``/health`` body (its status code is not checked: 503 while it rebalances)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=10) as response:
+                body: dict[str, Any] = orjson.loads(response.read())
+        except urllib.error.HTTPError as error:
+            body = orjson.loads(error.read())
+        return body
 
     def tail(self, n: int = 40) -> str:
         return "".join(self.lines[-n:])

@@ -41,6 +41,8 @@ async def test_copies_on_other_partitions_and_workers_point_at_the_first_copy(
     await publish(producer, stack, [original])
     await collect(stack, ["search"], until=lambda ms: "orig-1" in _keys(ms, "search"))
 
+    # Keyed by id, copy-0 .. copy-11 fall on all four raw partitions (murmur2: 3, 0, 3, 0, 1, 2, 0, 1, 3, 2, 2, 2),
+    # so each worker takes some of them, whichever raw partitions it holds.
     copies = [_copy(f"copy-{n}", junk=f"Read also | Unrelated headline number {n}.\n") for n in range(12)]
     await publish(producer, stack, copies)
     ids = {c["id"] for c in copies} | {"orig-1"}
