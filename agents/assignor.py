@@ -62,7 +62,7 @@ def balance_raw(
     while len(out) > 1:
         heavy = max(sorted(out), key=load)
         light = min(sorted(out), key=load)
-        if not out[heavy] or max(load(heavy) - 1, load(light) + 1) >= load(heavy):
+        if not out[heavy] or load(light) + 1 >= load(heavy):  # the move would not lower the highest load
             break
         wanted = [p for p in out[heavy] if p in before.get(light, ())]
         moved = wanted[0] if wanted else out[heavy][-1]
@@ -76,8 +76,13 @@ class BalancedAssignor(PartitionAssignor):
 
     _previous_raw: dict[str, list[int]]
 
-    def _perform_assignment(self, cluster: Any, member_metadata: Any) -> Any:
+    @property
+    def _model(self) -> ShardLoad | None:
         model: ShardLoad | None = getattr(self.app.conf, "newsfeed_shard_load", None)
+        return model
+
+    def _perform_assignment(self, cluster: Any, member_metadata: Any) -> Any:
+        model = self._model
         self._previous_raw = {}
         if model is not None:
             for member, metadata in member_metadata.items():
@@ -88,7 +93,7 @@ class BalancedAssignor(PartitionAssignor):
     def _global_table_standby_assignments(self, assignments: Any, partitions_by_topic: Any) -> Any:
         # Faust's last step before it encodes the assignments: every co-partitioned group is assigned by now.
         assignments = super()._global_table_standby_assignments(assignments, partitions_by_topic)
-        model: ShardLoad | None = getattr(self.app.conf, "newsfeed_shard_load", None)
+        model = self._model
         if model is None:
             return assignments
         raw = {m: a.actives[model.raw_topic] for m, a in assignments.items() if model.raw_topic in a.actives}
