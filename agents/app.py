@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -41,12 +42,39 @@ class Topics:
     deadletter: faust.TopicT
 
 
+class ChangelogRefusedError(RuntimeError):
+    """The broker refused a table's changelog record: nothing may be sent for the decision it holds."""
+
+
+class _Table(faust.Table):  # type: ignore[type-arg]
+    """A Faust table that keeps the futures of the changelog records it sends until they are awaited."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unsent: list[asyncio.Future[Any]] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        future = super().send_changelog(*args, **kwargs)
+        self.unsent.append(future)
+        return future
+
+
 @dataclass(frozen=True, slots=True)
 class Tables:
     """The dedupe and alert state: RocksDB stores backed by changelog topics."""
 
     items: Any
     fired: Any
+
+
+async def changelog_errors(tables: Tables) -> list[BaseException]:
+    """Wait for every changelog record the tables sent since the last call; the errors of those refused."""
+    futures = tables.items.unsent + tables.fired.unsent
+    tables.items.unsent, tables.fired.unsent = [], []
+    if not futures:
+        return []
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    return [result for result in results if isinstance(result, BaseException)]
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -146,6 +174,7 @@ def build_app(settings: Settings) -> NewsfeedApp:
         worker_redirect_stdouts=False,
         table_cleanup_interval=3600.0,
         PartitionAssignor=BalancedAssignor,
+        Table=_Table,
     )
     app.conf.newsfeed_fetch_max_wait_ms = settings.fetch_max_wait_ms
     app.conf.newsfeed_shard_load = shard_load(
@@ -202,11 +231,13 @@ def declare_tables(app: faust.App, settings: Settings) -> Tables:
 
 __all__ = [
     "TP",
+    "ChangelogRefusedError",
     "NewsfeedApp",
     "Tables",
     "Topics",
     "bootstrap_servers",
     "build_app",
+    "changelog_errors",
     "client_options",
     "declare_tables",
     "declare_topics",

@@ -1,7 +1,9 @@
 """The dedupe agent: one shard per language decides unique or copy, raises alerts and routes the outputs.
 
 Each internal message is a batch of prepared items from one intake worker (``pipeline.process.pack_batch``);
-they are decided in order. A batch redelivered after a crash gets the same decisions: they are stored per id.
+they are decided in order. A batch redelivered after a crash gets the same decisions: they are stored per id,
+and their changelog records are acknowledged by the broker before any output is sent for them. The internal
+message is released for commit once every output of every item in it was acknowledged (``agents.delivery``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from agents.app import ChangelogRefusedError, changelog_errors
 from agents.bands import LocalBands
+from agents.delivery import Item
 from agents.logs import bind_item
 from pipeline.dedupe import DedupeIndex
 from pipeline.process import Prepared, unpack_batch
-from pipeline.records import Origin
+from pipeline.records import Message, Origin
 
 if TYPE_CHECKING:
     from agents.worker import Wiring
@@ -26,7 +30,7 @@ log = structlog.get_logger(__name__)
 
 def register(wiring: Wiring) -> Any:
     """Add the dedupe agent to the app."""
-    pipeline, settings, metrics = wiring.pipeline, wiring.settings, wiring.metrics
+    pipeline, settings, metrics, delivery = wiring.pipeline, wiring.settings, wiring.metrics, wiring.delivery
     tables = wiring.tables
     if tables is None:
         raise ValueError("the dedupe agent needs the dedupe tables")
@@ -64,24 +68,22 @@ def register(wiring: Wiring) -> Any:
             store.persist()
             log.info("dedupe_bands_persisted", partition=partition)
 
-    async def settle(message: Any, record: bytes) -> None:
-        """Decide one prepared record and send its outputs; what cannot be read or decided is dead-lettered."""
+    async def settle(message: Any, record: bytes) -> tuple[Item, list[Message]]:
+        """Decide one prepared record: its outputs, unsent; what cannot be read or decided is dead-lettered."""
         with wiring.taking(message, "dedupe"):
             now = datetime.now(UTC)
             try:
                 prepared = Prepared.from_bytes(record)
             except Exception as error:  # noqa: BLE001 - not ours to read: dead-letter it and go on
                 origin = Origin(message.topic, message.partition, message.offset)
-                await wiring.send_dead_letter(pipeline.unreadable(record, origin, error, now), stage="dedupe")
-                return
+                letter = pipeline.unreadable(record, origin, error, now)
+                return await wiring.send_dead_letter(letter, stage="dedupe"), []
             bind_item(item_id=prepared.item.id)
             try:
                 messages = pipeline.settle(prepared, now, index_for(message.partition))
             except Exception as error:
                 log.exception("settle_failed")
-                await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe")
-                return
-            await wiring.send_all(messages, stage="dedupe")
+                return await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe"), []
             article = messages[0].value
             if article.duplicate_of:
                 metrics.duplicates.labels(article.duplicate_kind).inc()
@@ -93,17 +95,33 @@ def register(wiring: Wiring) -> Any:
                     log.info("alert_raised", item_id=article.id, alert_id=out.key, rule=out.value.rule)
             ingested = datetime.fromisoformat(prepared.ingested_at).timestamp()
             metrics.latency.labels("end_to_end").observe(max(0.0, time.time() - ingested))
+            return Item([], wiring.rejecter(prepared, stage="dedupe"), prepared.item.id), messages
+
+    async def handle(event: Any) -> None:
+        """Decide a batch of prepared items, then send their outputs once the decisions are in the changelog."""
+        message = event.message
+        try:
+            records = unpack_batch(event.value)
+        except ValueError:
+            records = [event.value]  # a broken batch: dead-lettered whole, as any unreadable record
+        with index_for(message.partition).batch():  # the watermark and the local bands: written once a batch
+            decided = [await settle(message, record) for record in records]
+        # Every output must find its decision in the changelog after a crash or a failover: the changelog
+        # records go first, and a refused one stops the worker before anything is sent for it.
+        for error in await changelog_errors(tables):
+            raise ChangelogRefusedError(error)
+        for item, messages in decided:
+            await wiring.send_item(messages, item, stage="dedupe")
+        await delivery.settle([event], [item for item, _ in decided])
 
     @wiring.app.agent(wiring.topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:
         async for event in stream.events():
-            message = event.message
             try:
-                records = unpack_batch(event.value)
-            except ValueError:
-                records = [event.value]  # a broken batch: dead-lettered whole, as any unreadable record
-            with index_for(message.partition).batch():  # the watermark and the local bands: written once a batch
-                for record in records:
-                    await settle(message, record)
+                await handle(event)
+            except Exception as error:  # noqa: BLE001 - never released: read again after the restart
+                await delivery.fail([event], error)
+                return
+            await delivery.ready()
 
     return dedupe

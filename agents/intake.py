@@ -1,10 +1,10 @@
 """The intake agent: decode, validate, clean, fingerprint and tag each raw item, in parallel by partition.
 
-Prepared items go to the dedupe stage in batches: one internal message holds the items of one language taken
-together (up to ``intake_batch_items``, waiting at most ``intake_batch_ms`` to fill, and no larger than a
-producer batch), so the internal hop costs one produce and one consume per batch instead of per item. Faust
-acknowledges a batch's raw messages only once the whole batch is handed to the producer, and flushes the
-producer before it commits them.
+Prepared items go to the dedupe stage in batches: one internal message holds the items of one dedupe shard
+(the language's primary subtag) taken together (up to ``intake_batch_items``, waiting at most
+``intake_batch_ms`` to fill, and no larger than a producer batch), so the internal hop costs one produce and
+one consume per batch instead of per item. A raw message is released for commit only once the broker has
+acknowledged the internal message holding its item, or its dead letter (``agents.delivery``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from agents.deadline import Deadline, ItemTimeout
+from agents.delivery import Item
 from agents.replay import REPLAY_HEADER
 from pipeline.deadletter import dead_letter
-from pipeline.process import Prepared, pack_batch
+from pipeline.process import Prepared, pack_batch, shard_key
 from pipeline.records import DeadLetter, Origin
 
 if TYPE_CHECKING:
@@ -34,37 +35,37 @@ def _is_replay(headers: Any) -> bool:
 
 
 class _Batches:
-    """Prepared records grouped by language (the dedupe shard key), each group within a byte budget."""
+    """Prepared items grouped by dedupe shard, each group within a byte budget."""
 
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
-        self._open: dict[str, tuple[list[bytes], int]] = {}
-        self.full: list[tuple[str, list[bytes]]] = []
+        self._open: dict[str, tuple[list[tuple[bytes, Item]], int]] = {}
+        self.full: list[tuple[str, list[tuple[bytes, Item]]]] = []
         """Groups closed because the next record would not fit, in the order they filled."""
 
-    def add(self, language: str, record: bytes) -> None:
-        records, size = self._open.get(language, ([], 0))
+    def add(self, shard: str, record: bytes, item: Item) -> None:
+        records, size = self._open.get(shard, ([], 0))
         if records and size + len(record) > self._max_bytes:
-            self.full.append((language, records))
+            self.full.append((shard, records))
             records, size = [], 0
-        records.append(record)
-        self._open[language] = (records, size + len(record))
+        records.append((record, item))
+        self._open[shard] = (records, size + len(record))
 
-    def drain(self) -> list[tuple[str, list[bytes]]]:
+    def drain(self) -> list[tuple[str, list[tuple[bytes, Item]]]]:
         """Every group, full ones first; the batcher is empty after."""
-        out = self.full + [(language, records) for language, (records, _) in self._open.items()]
+        out = self.full + [(shard, records) for shard, (records, _) in self._open.items()]
         self.full, self._open = [], {}
         return out
 
 
 def register(wiring: Wiring) -> Any:
     """Add the intake agent to the app."""
-    pipeline, settings, metrics = wiring.pipeline, wiring.settings, wiring.metrics
+    pipeline, settings, metrics, delivery = wiring.pipeline, wiring.settings, wiring.metrics, wiring.delivery
     prepared_topic = wiring.topics.prepared.get_topic_name()
     bounded = Deadline(settings.item_timeout_seconds)
 
-    async def prepare(event: Any) -> Prepared | None:
-        """One raw message through the stateless stages; a dead letter is sent here and None returned."""
+    def prepare(event: Any) -> Prepared | DeadLetter:
+        """One raw message through the stateless stages."""
         message = event.message
         origin = Origin(message.topic, message.partition, message.offset, _is_replay(message.headers))
         raw = event.value if isinstance(event.value, bytes) else b""
@@ -72,29 +73,45 @@ def register(wiring: Wiring) -> Any:
             now = datetime.now(UTC)
             try:
                 with bounded:
-                    result = pipeline.prepare(raw, origin, now)
+                    return pipeline.prepare(raw, origin, now)
             except ItemTimeout as timeout:
-                result = dead_letter(
+                return dead_letter(
                     raw, origin, reason="item_timeout", detail=f"intake {timeout}", stage="intake", item_id=None,
                     now=now,
                 )  # fmt: skip
+
+    async def handle(events: list[Any]) -> None:
+        """Prepare a batch of raw events and send it on; the events are released once dedupe has them."""
+        items: list[Item] = []
+        batches = _Batches(settings.producer_batch_bytes)
+        for event in events:
+            result = prepare(event)
             if isinstance(result, DeadLetter):
-                await wiring.send_dead_letter(result, stage="intake")
-                return None
-            return result
+                items.append(await wiring.send_dead_letter(result, stage="intake"))
+                continue
+            shard = shard_key(result.item.language)
+            record = result.to_bytes()
+            alone = (prepared_topic, shard.encode(), pack_batch([record]))
+            item = Item([alone], wiring.rejecter(result, stage="intake"), result.item.id)
+            batches.add(shard, record, item)
+            items.append(item)
+        for shard, group in batches.drain():
+            future = await delivery.send(prepared_topic, shard.encode(), pack_batch([record for record, _ in group]))
+            for _, item in group:
+                item.futures.append(future)
+            metrics.items_out.labels("intake", prepared_topic).inc(len(group))
+            metrics.batch_items.observe(len(group))
+        await delivery.settle(events, items)
 
     @wiring.app.agent(wiring.topics.raw, name="intake")
     async def intake(stream: Any) -> None:
         within = settings.intake_batch_ms / 1000
         async for events in stream.take_events(settings.intake_batch_items, within=within):
-            batches = _Batches(settings.producer_batch_bytes)
-            for event in events:
-                prepared = await prepare(event)
-                if prepared is not None:
-                    batches.add(prepared.item.language, prepared.to_bytes())
-            for language, records in batches.drain():
-                await wiring.send(prepared_topic, language.encode(), pack_batch(records))
-                metrics.items_out.labels("intake", prepared_topic).inc(len(records))
-                metrics.batch_items.observe(len(records))
+            try:
+                await handle(events)
+            except Exception as error:  # noqa: BLE001 - never released: read again after the restart
+                await delivery.fail(events, error)
+                return
+            await delivery.ready()
 
     return intake

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -43,6 +43,8 @@ class Metrics:
     tags: Counter
     alerts: Counter
     send_errors: Counter
+    halted: Gauge
+    """1 while a refused delivery is retried and the worker takes no new work (``agents.delivery``)."""
     latency: Histogram
     batch_items: Histogram
     """Items per internal message from intake to dedupe: near ``NEWSFEED_INTAKE_BATCH_ITEMS`` under load."""
@@ -74,6 +76,10 @@ class Metrics:
             alerts=Counter("newsfeed_alerts", "Alerts raised, per rule", ["rule"], registry=registry),
             send_errors=Counter(
                 "newsfeed_send_errors", "Messages the producer could not deliver (their items are read again)",
+                registry=registry,
+            ),
+            halted=Gauge(
+                "newsfeed_delivery_halted", "1 while an output the broker refused is retried and intake waits",
                 registry=registry,
             ),
             latency=Histogram(

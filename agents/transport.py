@@ -31,6 +31,10 @@ is reset so that the records fetched again are not dropped as already read. Hole
 markers, expired or compacted records) are recorded where they are seen, in ``getmany``, instead of by Faust's
 ``_add_gap``, which counts the record after the hole as done too and after a seek starts one offset late.
 Changelog partitions are left to Faust's table recovery: none of this applies to them.
+
+Acknowledgement. A stream message is acknowledged for commit only by ``release``, which ``agents.delivery``
+calls once the broker acknowledged every output of its item; Faust's own acks of stream events are dropped
+(``_Consumer.ack``).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+from faust.types.tuples import ack_lock
 from mode.utils.queues import FlowControlEvent
 
 _SEEK_TIMEOUT: Final = 10.0
@@ -168,6 +173,30 @@ class _Consumer(faust_aiokafka.Consumer):
         self._targets: dict[TP, int] = {}  # the offset of the last seek back per partition
         self._reread: set[TP] = set()  # partitions whose read offset is reset before the next record
         self._expected: dict[TP, int] = {}  # the next offset fetched per partition, when known: holes start here
+        self._releasing = False  # set while ``release`` acknowledges a stream message
+
+    def ack(self, message: Message) -> bool:
+        """Acknowledge a message of a stream topic only through ``release``.
+
+        Faust acknowledges stream events itself: when an agent's loop moves on, in a ``finally`` when it
+        raises, and for events its streams skip after a rebalance (a stale generation, a stopped flow) without
+        handing them to an agent. Any of these could commit an offset whose item was never delivered. A skipped
+        event's partition is read again from its committed offset after the rebalance.
+        """
+        if self._releasing or not self._is_stream_tp(message.tp):
+            return bool(super().ack(message))
+        with ack_lock:
+            self._unacked_messages.discard(message)
+        return False
+
+    def release(self, message: Message) -> None:
+        """Every output of ``message`` was acknowledged by the broker: its offset may be committed."""
+        with ack_lock:
+            self._releasing = True
+            try:
+                super().ack(message)
+            finally:
+                self._releasing = False
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import faust
 import orjson
@@ -15,9 +17,10 @@ from prometheus_client import generate_latest
 
 from agents import dedupe, intake
 from agents.app import NewsfeedApp, Tables, Topics, build_app, declare_tables, declare_topics
+from agents.delivery import Delivery, Item, Send
 from agents.logs import ITEM_CONTEXT
 from agents.metrics import Metrics
-from pipeline.process import Pipeline
+from pipeline.process import Pipeline, Prepared
 from pipeline.records import DeadLetter, Message
 from pipeline.route import dead_letter_message
 from pipeline.settings import Settings
@@ -26,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 # Prometheus text format 0.0.4 (aiohttp sets the UTF-8 charset itself and refuses one here).
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+_DRAIN_SECONDS = 10.0
+"""How long a stopping worker waits for deliveries in flight; what is left is read again after the restart."""
 
 
 class _Taking:
@@ -59,6 +64,7 @@ class Wiring:
     """The dedupe tables; None in an ``intake`` worker."""
     pipeline: Pipeline
     metrics: Metrics
+    delivery: Delivery
     started: threading.Event = field(default_factory=threading.Event)
     """Set once the worker has recovered its tables and runs its agents."""
 
@@ -66,30 +72,62 @@ class Wiring:
         """One message's handling by ``stage``: log context bound (and unbound after), counted and timed."""
         return _Taking(message, self.metrics.items_in.labels(stage), self.metrics.latency.labels(stage))
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        """Hand one message to the producer, without Faust's per-message channel and future bookkeeping.
-
-        Delivery is still tied to the commit: Faust flushes the producer before it commits consumed offsets, so
-        an item's offset is committed only once its outputs are acknowledged. A send that fails for good is
-        logged and counted (``newsfeed_send_errors_total``) and its item is read again after a restart.
-        """
-        future: Any = await self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
-        future.add_done_callback(self.metrics.on_sent)  # an asyncio future, though Faust types it as an Awaitable
-
-    async def send_all(self, messages: list[Message], *, stage: str) -> None:
-        """Send output messages to their topics, counted by stage and topic."""
+    async def send_item(self, messages: list[Message], item: Item, *, stage: str) -> Item:
+        """Send an item's output messages; their futures go to ``item``, which is returned."""
         for message in messages:
-            await self.send(message.topic, message.key.encode(), orjson.dumps(message.value))
+            send = encode(message)
+            item.sends.append(send)
+            item.futures.append(await self.delivery.send(*send))
             self.metrics.items_out.labels(stage, message.topic).inc()
+        return item
 
-    async def send_dead_letter(self, letter: DeadLetter, *, stage: str) -> None:
+    async def send_dead_letter(self, letter: DeadLetter, *, stage: str) -> Item:
         """Send a dead letter, counted by reason and logged with the item id when known."""
-        await self.send_all([dead_letter_message(letter, self.settings)], stage=stage)
         self.metrics.dead_letters.labels(letter.reason).inc()
         log.warning(
             "item_dead_lettered", item_id=letter.item_id, reason=letter.reason, stage=letter.stage,
             detail=letter.detail,
         )  # fmt: skip
+        message = dead_letter_message(letter, self.settings)
+        return await self.send_item([message], Item([], None, letter.item_id), stage=stage)
+
+    def rejecter(self, prepared: Prepared, *, stage: str) -> Callable[[str, BaseException], Send | None]:
+        """Builds ``prepared``'s ``output_rejected`` dead letter; a refused alert is given up (logged)."""
+        alerts = self.settings.topic("alerts")
+
+        def reject(topic: str, error: BaseException) -> Send | None:
+            if topic == alerts:
+                return None
+            letter = self.pipeline.rejected(prepared, topic, error, datetime.now(UTC), stage=stage)
+            return encode(dead_letter_message(letter, self.settings))
+
+        return reject
+
+
+def encode(message: Message) -> Send:
+    """An output message as the producer sends it."""
+    return message.topic, message.key.encode(), orjson.dumps(message.value)
+
+
+def _producer_send(app: faust.App, metrics: Metrics) -> Callable[[str, bytes, bytes], Awaitable[asyncio.Future[Any]]]:
+    """Sends through the producer, without Faust's per-message channel and future bookkeeping.
+
+    A failed send is counted (``newsfeed_send_errors_total``) and logged; ``agents.delivery`` acts on it.
+    """
+
+    async def send(topic: str, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        future: Any = await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
+        future.add_done_callback(metrics.on_sent)  # an asyncio future, though Faust types it as an Awaitable
+        return cast("asyncio.Future[Any]", future)
+
+    return send
+
+
+def _releaser(app: faust.App) -> Callable[[Any], None]:
+    def release(message: Any) -> None:
+        app.consumer.release(message)  # type: ignore[attr-defined] # agents.transport's consumer
+
+    return release
 
 
 def _lag(app: faust.App) -> Iterable[tuple[str, int, int]]:
@@ -113,12 +151,22 @@ def build(settings: Settings) -> Wiring:
         settings, items=tables.items if tables else {}, bands={}, fired=tables.fired if tables else {}
     )
     metrics = Metrics.create(lambda: _lag(app))
-    wiring = Wiring(settings, app, topics, tables, pipeline, metrics)
+    delivery = Delivery(_producer_send(app, metrics), _releaser(app), metrics)
+    wiring = Wiring(settings, app, topics, tables, pipeline, metrics, delivery)
     if role in ("all", "intake"):
         intake.register(wiring)
     if role in ("all", "dedupe"):
         dedupe.register(wiring)
     _pages(wiring)
+
+    @app.on_before_shutdown.connect
+    async def _drain(app: Any, /, *args: Any, **kwargs: Any) -> None:
+        # Deliveries in flight are released before the last commit, or read again after the restart.
+        try:
+            await asyncio.wait_for(wiring.delivery.drain(), timeout=_DRAIN_SECONDS)
+        except TimeoutError:
+            log.warning("delivery_drain_timed_out")
+
     return wiring
 
 
@@ -128,6 +176,7 @@ class _Worker(faust.Worker):
     def __init__(self, wiring: Wiring, **kwargs: Any) -> None:
         super().__init__(wiring.app, **kwargs)
         self.wiring = wiring
+        wiring.delivery.crash = self.crash
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
@@ -149,10 +198,14 @@ def _pages(wiring: Wiring) -> None:
         partitions: dict[str, list[int]] = {}
         for tp in app.consumer.assignment() if started else ():
             partitions.setdefault(tp.topic, []).append(tp.partition)
-        ready = started and recovered and not app.rebalancing
-        body = {"ready": ready, "started": started, "recovered": recovered,
-                "rebalancing": bool(app.rebalancing), "assigned": bool(partitions),
-                "partitions": {topic: sorted(ps) for topic, ps in sorted(partitions.items())}}  # fmt: skip
+        halted = wiring.delivery.halted
+        ready = started and recovered and not app.rebalancing and halted is None
+        body: dict[str, Any] = {
+            "ready": ready, "started": started, "recovered": recovered, "rebalancing": bool(app.rebalancing),
+            "assigned": bool(partitions), "partitions": {topic: sorted(ps) for topic, ps in sorted(partitions.items())},
+        }  # fmt: skip
+        if halted is not None:
+            body["delivery_halted"] = {"topic": halted[0], "cause": halted[1]}
         return web.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")

@@ -26,6 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pipeline.config_file import ConfigFileError, load_toml, read_text
 from pipeline.records import Tag
 
@@ -38,8 +40,10 @@ __all__ = [
     "alert_id",
     "default_rules_path",
     "evaluate",
+    "forget",
     "load_rules",
     "parse_rules",
+    "stored_alert",
 ]
 
 DEFAULT_MAX_AGE = timedelta(hours=24)
@@ -207,6 +211,22 @@ def _keyword_hits(keywords: Sequence[str], text: str) -> list[str]:
     return found
 
 
+def stored_alert(stored: bytes) -> Alert | None:
+    """The alert kept in the ``fired`` ledger, or None for an entry written before alerts were kept there."""
+    if not stored.startswith(b"{"):
+        return None
+    data = orjson.loads(stored)
+    data["tags"] = [Tag(tag["topic"], tag["score"], tuple(tag["evidence"])) for tag in data["tags"]]
+    data["evidence"] = tuple(data["evidence"])
+    return Alert(**data)
+
+
+def forget(rules: Sequence[Rule], fired: MutableMapping[str, bytes], cluster_id: str) -> None:
+    """Drop a story's entries from the ``fired`` ledger (its root left the dedupe window)."""
+    for rule in rules:
+        fired.pop(f"{rule.id}:{cluster_id}", None)
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -231,18 +251,28 @@ def evaluate(
 
     No alert for a replayed item, nor for one published more than ``max_age`` before ``now``
     (an item without a date counts as fresh). A rule fires once per cluster: when
-    ``fired`` already holds ``"{rule_id}:{cluster_id}"`` the rule stays quiet. Naive datetimes
-    are taken as UTC.
+    ``fired`` already holds ``"{rule_id}:{cluster_id}"`` the rule stays quiet, unless the entry is this
+    item's own alert: a redelivered item re-emits it unchanged, whatever its age now. ``fired`` keeps each
+    alert whole (JSON). Naive datetimes are taken as UTC.
     """
     if replay:
         return []
+    alerts: list[Alert] = []
+    pending: list[Rule] = []
+    for rule in rules:
+        # A rule that fired for this cluster stays quiet, except for the item it fired for: that item, read
+        # again after a crash, sends the very alert it sent before (same id, same content).
+        stored = fired.get(f"{rule.id}:{cluster_id}")
+        if stored is None:
+            pending.append(rule)
+        elif (previous := stored_alert(stored)) is not None and previous.item_id == item_id:
+            alerts.append(previous)
     now_utc = _utc(now)
     published = _utc(published_at) if published_at is not None else None
-    if published is not None and now_utc - published > max_age:
-        return []
+    if not pending or (published is not None and now_utc - published > max_age):
+        return alerts
     source_key = source.casefold() if source else None
-    alerts: list[Alert] = []
-    for rule in rules:
+    for rule in pending:
         matched = [t for t in tags if t.topic in rule.topics and t.score >= rule.min_score]
         if not matched:
             continue
@@ -253,26 +283,21 @@ def evaluate(
             keywords = _keyword_hits(rule.keywords, f"{title or ''}\n{body}")
             if not keywords:
                 continue
-        key = f"{rule.id}:{cluster_id}"
-        if key in fired:
-            continue
-        ident = alert_id(rule.id, cluster_id)
-        fired[key] = ident.encode()
         evidence = dict.fromkeys([e for t in matched for e in t.evidence] + keywords)
-        alerts.append(
-            Alert(
-                alert_id=ident,
-                rule=rule.id,
-                severity=rule.severity,
-                item_id=item_id,
-                cluster_id=cluster_id,
-                title=title,
-                url=url,
-                source=source,
-                tags=list(matched),
-                evidence=tuple(evidence),
-                published_at=published.isoformat() if published else None,
-                raised_at=now_utc.isoformat(),
-            )
+        alert = Alert(
+            alert_id=alert_id(rule.id, cluster_id),
+            rule=rule.id,
+            severity=rule.severity,
+            item_id=item_id,
+            cluster_id=cluster_id,
+            title=title,
+            url=url,
+            source=source,
+            tags=list(matched),
+            evidence=tuple(evidence),
+            published_at=published.isoformat() if published else None,
+            raised_at=now_utc.isoformat(),
         )
+        fired[f"{rule.id}:{cluster_id}"] = orjson.dumps(alert)
+        alerts.append(alert)
     return alerts

@@ -53,7 +53,7 @@ import struct
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -154,6 +154,7 @@ class DedupeIndex:
         max_candidates: int = 32,
         expire_batch: int = 256,
         derived_bands: bool = False,
+        on_expire: Callable[[str], None] | None = None,
     ) -> None:
         """Open an index over ``items`` and ``bands``; an empty pair of stores is an empty index.
 
@@ -172,6 +173,8 @@ class DedupeIndex:
             expire_batch: entries expired at most per ``decide()`` call.
             derived_bands: ``bands`` is a local, non-durable store kept in step with ``items`` by a marker
                 and rebuilt by ``sync_bands``.
+            on_expire: called with the id of each story root (a unique item) as its entry expires, so state
+                kept per story (the alerts fired) leaves with it.
         """
         if window <= timedelta(0):
             raise ValueError("window must be positive")
@@ -194,6 +197,7 @@ class DedupeIndex:
         self._max_candidates = max_candidates
         self._expire_batch = expire_batch
         self._derived = derived_bands
+        self._on_expire = on_expire
         self._flush = bands.flush if isinstance(bands, BufferedStore) else None
         """Ends each change: the marker is written last, so a store that keeps a prefix of flushes stays honest."""
         self._batching = False
@@ -250,6 +254,10 @@ class DedupeIndex:
         """
         prior = self._prior(item_id)
         if prior is not None:
+            # Written again: after a crash the local store can hold a decision its changelog never got, and
+            # an output sent for it must find it there after a failover too.
+            serial = _from_u32(self._derived_store["d:" + item_id])
+            self._items[f"e:{serial:x}"] = self._items[f"e:{serial:x}"]
             return prior.decision()
         ts = _epoch(event_time)
         watermark, serial = self._meta()
@@ -520,6 +528,8 @@ class DedupeIndex:
         if entry is None:
             return
         del self._items[f"e:{serial:x}"]
+        if entry.kind == 0 and self._on_expire is not None:
+            self._on_expire(entry.item_id)
         mine = _u32(serial)
         for key in ("d:" + entry.item_id, "x:" + entry.exact.hex()):
             if self._derived_store.get(key) == mine:

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.alerts import Rule, default_rules_path, evaluate, load_rules
+from pipeline.alerts import Rule, default_rules_path, evaluate, forget, load_rules
 from pipeline.clean import clean
 from pipeline.dates import isoformat, parse_published
 from pipeline.deadletter import dead_letter
@@ -39,6 +39,14 @@ _FRAME = b"\n"
 _BATCH = b"\x00nfb1"
 """Opens a batch of prepared records (a record opens with its JSON header, so never with a NUL byte)."""
 _LENGTH = struct.Struct("<I")
+
+
+def shard_key(language: str) -> str:
+    """The dedupe shard of a language tag: its primary subtag, lower case (``en-GB``, ``EN_us`` -> ``en``).
+
+    Copies of one story in regional variants of a language must meet in one index.
+    """
+    return language.replace("_", "-").split("-", 1)[0].strip().lower() or "en"
 
 
 def pack_batch(records: list[bytes]) -> bytes:
@@ -162,8 +170,8 @@ class Pipeline:
         self.tagger = tagger
         self.rules = rules
         self.items = items
-        self.index = DedupeIndex(items, bands, window=settings.dedupe_window)
         self.fired = fired
+        self.index = DedupeIndex(items, bands, window=settings.dedupe_window, on_expire=self._forget)
         self.timer = timer
 
     @classmethod
@@ -214,7 +222,12 @@ class Pipeline:
 
     def new_index(self, bands: Store, *, derived: bool) -> DedupeIndex:
         """Another index over this pipeline's entries, with its own band store (one per dedupe partition)."""
-        return DedupeIndex(self.items, bands, window=self.settings.dedupe_window, derived_bands=derived)
+        return DedupeIndex(
+            self.items, bands, window=self.settings.dedupe_window, derived_bands=derived, on_expire=self._forget
+        )
+
+    def _forget(self, cluster_id: str) -> None:
+        forget(self.rules, self.fired, cluster_id)
 
     def settle(self, prepared: Prepared, now: datetime, index: DedupeIndex | None = None) -> list[Any]:
         """Dedupe, raise alerts and route one prepared item; returns the output messages.
@@ -257,6 +270,15 @@ class Pipeline:
         return dead_letter(
             raw, origin, reason="invalid_prepared", detail=f"{type(error).__name__}: {error}", stage="dedupe",
             item_id=None, now=now,
+        )  # fmt: skip
+
+    def rejected(
+        self, prepared: Prepared, topic: str, error: BaseException, now: datetime, *, stage: str
+    ) -> DeadLetter:
+        """The dead letter for an item whose output ``topic`` refused for a reason of the item's own."""
+        return dead_letter(
+            prepared.raw, prepared.origin, reason="output_rejected", detail=f"{topic} refused it: {error!r}",
+            stage=stage, item_id=prepared.item.id, now=now,
         )  # fmt: skip
 
     def fail(self, prepared: Prepared, error: Exception, now: datetime) -> DeadLetter:
