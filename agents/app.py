@@ -30,6 +30,20 @@ class NewsfeedApp(faust.App):
         return FlowControl(self, loop=self.loop)
 
 
+class _Stream(faust.Stream):  # type: ignore[type-arg]
+    """Faust's stream, always on its Python iterator.
+
+    The Cython iterator (``faust._cython.streams``) acknowledges events by writing the consumer's acked
+    offsets itself, past ``Consumer.ack``: ``agents.transport`` could not keep it from committing an event
+    whose outputs were not delivered yet.
+    """
+
+    def __aiter__(self) -> Any:
+        iterator = self._py_aiter()
+        self._active_agens.add(iterator)  # type: ignore[arg-type] # an async generator, typed as an iterator
+        return iterator
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """The topics the worker reads and writes."""
@@ -175,6 +189,7 @@ def build_app(settings: Settings) -> NewsfeedApp:
         table_cleanup_interval=3600.0,
         PartitionAssignor=BalancedAssignor,
         Table=_Table,
+        Stream=_Stream,
     )
     app.conf.newsfeed_fetch_max_wait_ms = settings.fetch_max_wait_ms
     app.conf.newsfeed_shard_load = shard_load(

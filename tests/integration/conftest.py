@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.admin import create_topics
 from agents.app import client_options
@@ -285,3 +285,116 @@ async def publish_in_order(producer: AIOKafkaProducer, stack: Stack, items: list
 def by_topic(messages: list[dict[str, Any]], topic: str) -> list[dict[str, Any]]:
     """The messages of one topic (short name)."""
     return [m for m in messages if m["topic"] == topic]
+
+
+async def read_to_end(stack: Stack, topics: list[str]) -> list[dict[str, Any]]:
+    """Every message of ``topics`` from the beginning up to their end offsets as they stand now.
+
+    Tests that claim "exactly once" call this after their items have arrived, so a later second copy or a
+    second, different decision would be read too.
+    """
+    names = [stack.topic(t) for t in topics]
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(stack.settings))
+    await consumer.start()
+    messages: list[dict[str, Any]] = []
+    try:
+        partitions = [TopicPartition(name, p) for name in names for p in consumer.partitions_for_topic(name) or ()]
+        if len(partitions) < len(names):
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+            partitions = [
+                TopicPartition(name, p) for name in names for p in consumer.partitions_for_topic(name) or ()
+            ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        left = {tp for tp, end in ends.items() if end > 0}
+        while left:
+            batch = await consumer.getmany(*left, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    messages.append(_decoded(record))
+                if await consumer.position(tp) >= ends[tp]:
+                    left.discard(tp)
+    finally:
+        await consumer.stop()
+    return messages
+
+
+def _decoded(record: Any) -> dict[str, Any]:
+    return {
+        "topic": record.topic.split(".", 1)[1],
+        "key": record.key.decode() if record.key is not None else None,
+        "value": orjson.loads(record.value) if record.value else None,
+        "partition": record.partition,
+        "offset": record.offset,
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where each item went, read to the end offsets: the checks of the delivery guarantee."""
+
+    places: dict[str, set[str]]
+    """Item id -> the output topics it reached (search, duplicates, deadletter)."""
+    decisions: dict[str, set[bytes]]
+    """Item id -> the distinct decisions (duplicate_of, cluster) it was given."""
+    repeats: int
+    """Identical output messages seen more than once (allowed: at-least-once with idempotent keys)."""
+
+    def lost(self, ids: set[str]) -> set[str]:
+        return ids - set(self.places)
+
+    def on_two_topics(self) -> set[str]:
+        return {item for item, topics in self.places.items() if len(topics) > 1}
+
+    def decided_twice(self) -> set[str]:
+        return {item for item, seen in self.decisions.items() if len(seen) > 1}
+
+
+def outcome(messages: list[dict[str, Any]]) -> Outcome:
+    """Sort output messages by item id (dead letters without an id are left out)."""
+    places: dict[str, set[str]] = {}
+    decisions: dict[str, set[bytes]] = {}
+    seen: set[bytes] = set()
+    repeats = 0
+    for message in messages:
+        if message["topic"] not in ("search", "duplicates", "deadletter"):
+            continue
+        value = message["value"]
+        item = value.get("item_id") if message["topic"] == "deadletter" else value["id"]
+        if not item:
+            continue
+        places.setdefault(item, set()).add(message["topic"])
+        if message["topic"] != "deadletter":
+            decisions.setdefault(item, set()).add(orjson.dumps([value["duplicate_of"], value["cluster_id"]]))
+        body = orjson.dumps([message["topic"], message["key"], value], option=orjson.OPT_SORT_KEYS)
+        if body in seen:
+            repeats += 1
+        seen.add(body)
+    return Outcome(places, decisions, repeats)
+
+
+async def set_topic_config(stack: Stack, topic: str, configs: dict[str, str]) -> None:
+    """Change a topic's configuration on the broker (e.g. lower ``max.message.bytes`` to refuse messages)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(**client_options(stack.settings))
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, stack.topic(topic), configs=configs)])
+    finally:
+        await admin.close()
+
+
+async def committed_offsets(stack: Stack, group: str, topic: str) -> int:
+    """The sum of ``group``'s committed offsets on ``topic`` (its full name; 0 where none)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**client_options(stack.settings))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
