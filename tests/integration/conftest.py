@@ -26,6 +26,8 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from agents.admin import create_topics
 from agents.app import client_options
@@ -300,10 +302,8 @@ async def read_to_end(stack: Stack, topics: list[str]) -> list[dict[str, Any]]:
     try:
         partitions = [TopicPartition(name, p) for name in names for p in consumer.partitions_for_topic(name) or ()]
         if len(partitions) < len(names):
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
-            partitions = [
-                TopicPartition(name, p) for name in names for p in consumer.partitions_for_topic(name) or ()
-            ]
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(name, p) for name in names for p in consumer.partitions_for_topic(name) or ()]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -376,9 +376,6 @@ def outcome(messages: list[dict[str, Any]]) -> Outcome:
 
 async def set_topic_config(stack: Stack, topic: str, configs: dict[str, str]) -> None:
     """Change a topic's configuration on the broker (e.g. lower ``max.message.bytes`` to refuse messages)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
     admin = AIOKafkaAdminClient(**client_options(stack.settings))
     await admin.start()
     try:
@@ -389,8 +386,6 @@ async def set_topic_config(stack: Stack, topic: str, configs: dict[str, str]) ->
 
 async def committed_offsets(stack: Stack, group: str, topic: str) -> int:
     """The sum of ``group``'s committed offsets on ``topic`` (its full name; 0 where none)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(**client_options(stack.settings))
     await admin.start()
     try:

@@ -14,14 +14,13 @@ import orjson
 import pytest
 
 from agents.app import prepared_topic
-
 from tests.integration.conftest import (
+    _run_sync,
     collect,
     committed_offsets,
     outcome,
     publish,
     read_to_end,
-    _run_sync,
     set_topic_config,
 )
 
@@ -32,11 +31,46 @@ SMALL = {"max.message.bytes": "1000"}
 NORMAL = {"max.message.bytes": "8388608"}
 
 
-_WORDS = (
-    "harbour council budget river school bridge festival market railway hospital election museum factory "
-    "orchard library stadium airport farmers union court ministry vaccine drought harvest tunnel reactor "
-    "satellite glacier forest village province senator mayor teachers nurses miners pilots bakers"
-).split()
+_WORDS = [
+    "harbour",
+    "council",
+    "budget",
+    "river",
+    "school",
+    "bridge",
+    "festival",
+    "market",
+    "railway",
+    "hospital",
+    "election",
+    "museum",
+    "factory",
+    "orchard",
+    "library",
+    "stadium",
+    "airport",
+    "farmers",
+    "union",
+    "court",
+    "ministry",
+    "vaccine",
+    "drought",
+    "harvest",
+    "tunnel",
+    "reactor",
+    "satellite",
+    "glacier",
+    "forest",
+    "village",
+    "province",
+    "senator",
+    "mayor",
+    "teachers",
+    "nurses",
+    "miners",
+    "pilots",
+    "bakers",
+]
 
 
 def _stories(tag: str, n: int) -> list[dict[str, Any]]:
