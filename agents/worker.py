@@ -215,6 +215,7 @@ def _pages(wiring: Wiring) -> None:
 
 def run(settings: Settings) -> None:
     """Run a worker until SIGTERM or SIGINT; offsets of what was processed are committed on the way out."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level of it
     wiring = build(settings)
     worker = _Worker(
         wiring,

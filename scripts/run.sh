@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: start Kafka and a worker, replay the bundled sample feed, show what came out on each output
 # topic, then keep the worker running; Ctrl-C stops everything this script started.
+# Once mode (RUN_ONCE=1, and always under CI=true): after showing the topics, check that they hold every output
+# the sample must produce (scripts/check_sample.py), stop everything and exit with the check's status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
@@ -10,6 +12,7 @@ mkdir -p .kafka/logs
 started_kafka=0
 worker=
 cleanup() {
+  local rc=$?
   trap - EXIT INT TERM
   if [ -n "$worker" ] && kill -0 "$worker" 2>/dev/null; then
     echo "stopping the worker ..." >&2
@@ -17,9 +20,10 @@ cleanup() {
     wait "$worker" 2>/dev/null || true
   fi
   [ "$started_kafka" = 1 ] && scripts/kafka.sh down
-  exit 0
+  exit "${status:-$rc}"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'status=0; cleanup' INT TERM
 
 if ! scripts/kafka.sh status >/dev/null 2>&1; then
   scripts/kafka.sh up
@@ -44,10 +48,21 @@ done
 echo "replaying samples/sample-feed.jsonl ..." >&2
 # A live feed, not a backfill: the sample items are published without the replay mark, so they can alert.
 $bin/newsfeed replay --live --no-progress samples/sample-feed.jsonl >/dev/null
+once=0
+if [ "${RUN_ONCE:-0}" = 1 ] || [ "${CI:-}" = true ]; then
+  once=1
+  check=0
+  $bin/python scripts/check_sample.py samples/sample-feed.jsonl || check=$?
+fi
 for topic in search duplicates alerts deadletter; do
   printf '\n== %s.%s ==\n' "${NEWSFEED_TOPIC_PREFIX:-news}" "$topic"
   $bin/newsfeed subscribe "$topic" --from-beginning --timeout 4 --format pretty
 done
+if [ "$once" = 1 ]; then
+  [ "$check" = 0 ] || tail -30 "$log" >&2
+  status=$check
+  exit "$status"
+fi
 port=${NEWSFEED_WEB_PORT:-6066}
 printf '\nThe worker keeps running (health: http://127.0.0.1:%s/health, metrics: /metrics). Ctrl-C stops it and Kafka.\n' "$port" >&2
 wait "$worker"

@@ -300,10 +300,8 @@ async def read_to_end(stack: Stack, topics: list[str]) -> list[dict[str, Any]]:
     await consumer.start()
     messages: list[dict[str, Any]] = []
     try:
-        partitions = [TopicPartition(name, p) for name in names for p in consumer.partitions_for_topic(name) or ()]
-        if len(partitions) < len(names):
-            await consumer._client.force_metadata_update()
-            partitions = [TopicPartition(name, p) for name in names for p in consumer.partitions_for_topic(name) or ()]
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = [TopicPartition(name, p) for name in names for p in cluster.partitions_for_topic(name) or ()]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
