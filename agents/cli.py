@@ -74,19 +74,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _dispatch(args, settings)
 
 
+async def _before_worker(settings: Settings) -> None:
+    """Wait for the broker, refuse to run beside the other layout, and start where it stands."""
+    from agents.admin import check_layout
+    from agents.startup import follow_other_layout, wait_for_broker
+
+    await wait_for_broker(settings)
+    await check_layout(settings)
+    await follow_other_layout(settings)
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "worker":
-        from agents.admin import LayoutError, check_layout
+        from agents.admin import LayoutError
+        from agents.startup import CredentialsError
         from agents.worker import run
 
         settings = replace(settings, worker_role=args.role) if args.role else settings
         try:
-            asyncio.run(asyncio.wait_for(check_layout(settings), timeout=15))
-        except LayoutError as error:
+            asyncio.run(_before_worker(settings))
+        except (LayoutError, CredentialsError) as error:
             sys.stderr.write(f"newsfeed: {error}\n")
             return 2
-        except Exception as error:  # noqa: BLE001 - no broker yet: the worker waits for it; the check is a courtesy
-            structlog.get_logger(__name__).warning("layout_check_skipped", error=repr(error))
         run(settings)
         return 0
     if args.command == "process":
