@@ -15,6 +15,8 @@ from pipeline.settings import Settings
 
 _KNOWN = frozenset({"id", "body", "url", "source", "title", "published_at", "language"})
 _BOM = b"\xef\xbb\xbf"
+_MAX_SCOPE = 128
+"""Characters of the source kept in an id's scope."""
 _WRITE_DEPTH = 254
 """orjson reads 1024 levels of nesting but writes only 254."""
 _OUTPUT_WRAP = 3
@@ -72,6 +74,9 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes) -> RawItem |
             )
         elif not item_id.isprintable():
             return _invalid("invalid_id", "id holds control characters", None)
+    feed_id = item_id
+    if item_id is not None and (scope := source_scope(data.get("source"))):
+        item_id = f"{scope}:{item_id}"  # two outlets' "12345" are two items
     if _too_deep(raw, data):
         limit = _WRITE_DEPTH - _OUTPUT_WRAP
         return _invalid("too_deep", f"the item nests arrays and objects more than {limit} levels deep", item_id)
@@ -113,6 +118,7 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes) -> RawItem |
     language = (fields["language"] or "en").strip().lower().replace("_", "-")[:16] or "en"
     return RawItem(
         id=item_id,
+        feed_id=feed_id,
         id_source=id_source,  # type: ignore[arg-type]
         body=body,
         source=fields["source"],
@@ -123,6 +129,18 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes) -> RawItem |
         extra={key: value for key, value in data.items() if key not in _KNOWN},
         warnings=tuple(warnings),
     )
+
+
+def source_scope(source: Any) -> str | None:
+    """The scope of a feed's ids: its source, case-folded with white space collapsed (None without one).
+
+    An item's id is ``<scope>:<feed id>`` when the feed gives both an id and a source, so that two outlets
+    that both send id ``12345`` stay two items; the feed's own id is kept as ``feed_id``.
+    """
+    if not isinstance(source, str):
+        return None
+    scope = " ".join("".join(c for c in source if c.isprintable()).split()).casefold()
+    return scope[:_MAX_SCOPE] or None
 
 
 def _invalid(reason: str, detail: str, item_id: str | None) -> Rejected:

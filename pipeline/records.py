@@ -76,7 +76,8 @@ class RawItem:
     """A validated input item (``news.raw``), before cleaning."""
 
     id: str
-    """The feed's stable id, or one derived from the canonical URL or the content."""
+    """The feed's stable id scoped by source (``<source>:<feed id>``), or one derived from the canonical URL or
+    the content."""
     id_source: Literal["feed", "url", "content"]
     """Where ``id`` came from."""
     body: str
@@ -95,6 +96,8 @@ class RawItem:
     """Every other field of the input object, kept as it was."""
     warnings: tuple[str, ...] = ()
     """Non-fatal problems found while validating, e.g. ``published_at_unparseable``."""
+    feed_id: str | None = None
+    """The id as the feed gave it, before scoping; None when the feed gave none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,7 @@ class DeadLetter:
     original_bytes: int
     """Length of the original message in bytes."""
     item_id: str | None
-    """The item id when it could be read."""
+    """The item id when it could be read: scoped by source like an article's ``id``."""
     failed_at: str
     """When the item was dead-lettered, ISO 8601 UTC."""
     replay: bool = False
@@ -134,7 +137,8 @@ class Article:
     """A cleaned, tagged, deduplicated article: the value of ``news.search`` and ``news.duplicates``."""
 
     id: str
-    """The item id (the feed's, or derived: see ``id_source``)."""
+    """The item id: the feed's scoped by source (``<source>:<feed id>``, or the feed's id alone when there is no
+    source), or derived: see ``id_source``."""
     id_source: str
     """``feed``, ``url`` (derived from the canonical URL) or ``content`` (derived from the body)."""
     source: str | None
@@ -177,6 +181,8 @@ class Article:
     """Input fields outside the contract, kept as they were."""
     schema_version: int = SCHEMA_VERSION
     """Version of this message shape."""
+    feed_id: str | None = None
+    """The id as the feed gave it; null when the id was derived."""
 
 
 @dataclass(frozen=True, slots=True)

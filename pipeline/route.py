@@ -38,6 +38,7 @@ def article(prepared: Prepared, decision: Decision) -> Article:
         replay=prepared.origin.replay,
         warnings=item.warnings,
         extra=item.extra,
+        feed_id=item.feed_id,
     )
 
 

@@ -9,7 +9,8 @@ from pipeline.settings import Settings
 def test_a_valid_item_is_decoded_with_canonical_url_and_utc_time(settings: Settings, make_item, encode) -> None:
     item = decode(encode(make_item(published_at="Mon, 19 Jun 2023 10:00:00 +0200", category="world")), settings)
     assert isinstance(item, RawItem)
-    assert item.id == "wire-1"
+    assert item.id == "test wire:wire-1"
+    assert item.feed_id == "wire-1"
     assert item.id_source == "feed"
     assert item.url == "https://news.example.com/a/1"
     assert item.published_at == "2023-06-19T08:00:00Z"
@@ -89,4 +90,30 @@ def test_unparseable_date_is_a_warning_not_a_failure(settings: Settings, make_it
 def test_integer_ids_become_strings(settings: Settings, make_item, encode) -> None:
     item = decode(encode(make_item(id=12345)), settings)
     assert isinstance(item, RawItem)
-    assert item.id == "12345"
+    assert item.id == "test wire:12345"
+    assert item.feed_id == "12345"
+
+
+def test_feed_ids_are_scoped_by_source(settings: Settings, make_item, encode) -> None:
+    one = decode(encode(make_item(id="12345", source="Reuters")), settings)
+    other = decode(encode(make_item(id="12345", source="Associated  Press")), settings)
+    same_outlet = decode(encode(make_item(id="12345", source=" REUTERS ")), settings)
+    assert isinstance(one, RawItem) and isinstance(other, RawItem) and isinstance(same_outlet, RawItem)
+    assert (one.id, other.id, same_outlet.id) == ("reuters:12345", "associated press:12345", "reuters:12345")
+    assert one.feed_id == other.feed_id == "12345"
+    no_source = decode(encode(make_item(id="12345", source=None)), settings)
+    assert isinstance(no_source, RawItem)
+    assert (no_source.id, no_source.feed_id) == ("12345", "12345")
+
+
+def test_derived_ids_are_not_scoped(settings: Settings, make_item, encode) -> None:
+    item = decode(encode(make_item(id=None, source="Reuters", url="https://example.com/a")), settings)
+    assert isinstance(item, RawItem)
+    assert item.id.startswith("url-")
+    assert item.feed_id is None
+
+
+def test_a_rejected_item_is_named_by_its_scoped_id(settings: Settings, make_item, encode) -> None:
+    rejected = decode(encode(make_item(id="12345", source="Reuters", body="")), settings)
+    assert not isinstance(rejected, RawItem)
+    assert rejected.item_id == "reuters:12345"
