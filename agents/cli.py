@@ -71,11 +71,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     fmt = settings.log_format if args.command == "worker" or not sys.stderr.isatty() else "console"
     configure_logging(settings.log_level, fmt)
-    return _dispatch(args, settings)
+    if args.command == "process":
+        return _dispatch(args, settings)  # offline: no Kafka client, not even imported
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        return _dispatch(args, settings)
+    except KafkaConnectionError as error:
+        reason = _refusal(settings)
+        if reason is not None:
+            sys.stderr.write(f"newsfeed: {reason}\n")
+            return 2
+        sys.stderr.write(f"newsfeed: cannot reach the broker at {settings.broker}: {error}\n")
+        return 1
+
+
+def _refusal(settings: Settings) -> str | None:
+    """Why the broker refused this client (credentials, TLS), when it did: asked after a failed bootstrap."""
+    from agents.access import refusal
+
+    return asyncio.run(refusal(settings))
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "worker":
+        from aiokafka.errors import KafkaConnectionError
+
         from agents.admin import LayoutError, check_layout
         from agents.worker import run
 
@@ -86,6 +107,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write(f"newsfeed: {error}\n")
             return 2
         except Exception as error:  # noqa: BLE001 - no broker yet: the worker waits for it; the check is a courtesy
+            # A broker that refuses the credentials or the TLS handshake will refuse them again: stop here.
+            reason = _refusal(settings) if isinstance(error, KafkaConnectionError) else None
+            if reason is not None:
+                sys.stderr.write(f"newsfeed: {reason}\n")
+                return 2
             structlog.get_logger(__name__).warning("layout_check_skipped", error=repr(error))
         run(settings)
         return 0
