@@ -7,7 +7,6 @@ one line: a refusal is a configuration error, which retrying will not mend.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 from aiokafka.conn import create_conn
@@ -49,7 +48,7 @@ async def refusal(settings: Settings) -> str | None:
             return f"{server} refused the credentials of user {settings.sasl_username!r} ({mechanism}): {error}"
         except ssl.SSLError as error:  # before OSError, which it is
             return f"the TLS handshake with {server} failed ({settings.security_protocol}): {error}"
-        except (OSError, KafkaError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, KafkaError):
             continue  # not reached: no refusal to report
         connection.close()
     return None

@@ -122,15 +122,18 @@ def test_an_item_replayed_over_sasl_ssl_comes_out_on_search_through_a_secured_wo
         item_id = f"sasl-{uuid.uuid4().hex[:8]}"
         feed = stack.workdir / "feed.jsonl"
         feed.write_bytes(orjson.dumps(make_item(id=item_id)) + b"\n")
+        # Both at once (subscribe reads from the beginning): the subscriber exits on the first article.
+        subscribing = _command(
+            stack, "subscribe", "search", "--from-beginning", "--max-messages", "1", "--timeout", "60"
+        )
         replayed = _finish(_command(stack, "replay", "--no-progress", str(feed)))
+        subscribed = _finish(subscribing)
         assert replayed[0] == 0, replayed[2]
         assert orjson.loads(replayed[1].splitlines()[-1])["sent"] == 1
-        subscribed = _finish(
-            _command(stack, "subscribe", "search", "--from-beginning", "--max-messages", "1", "--timeout", "60")
-        )
         assert subscribed[0] == 0, subscribed[2]
     finally:
         worker.stop()
+    assert subscribed[1].strip(), f"nothing came out on search within 60 s:\n{worker.tail()}"
     article = orjson.loads(subscribed[1].splitlines()[0])
     assert article["key"] == item_id
     assert article["value"]["replay"] is True
@@ -143,25 +146,38 @@ def test_an_item_replayed_over_sasl_ssl_comes_out_on_search_through_a_secured_wo
     assert all(secured_broker.password not in output for output in outputs)
 
 
-def test_a_wrong_password_stops_replay_subscribe_and_worker_with_a_clear_error(
+def test_a_wrong_password_or_an_untrusted_broker_stops_each_command_with_a_clear_error(
     secured_broker: SecuredBroker, tmp_path: Path
 ) -> None:
     wrong = secrets.token_hex(16)
     stack = _stack(secured_broker, tmp_path / "wrong", wrong)
     feed = stack.workdir / "feed.jsonl"
     feed.write_text('{"id": "never-sent", "body": "Some text."}\n')
-    # The three run at once: each is refused on its first connection, whatever the others do.
+    # The right password, but a CA that did not sign the broker's certificate: refused before SASL starts.
+    untrusted = _stack(secured_broker, tmp_path / "untrusted", secured_broker.password)
+    other_ca = tmp_path / "other-ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "other-ca.key"),
+         "-out", str(other_ca), "-days", "1", "-subj", "/CN=not the broker's CA"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    untrusted.env["NEWSFEED_SSL_CAFILE"] = str(other_ca)
+    # They run at once: each is refused on its first connection, whatever the others do.
     running = {
-        "replay": _command(stack, "replay", "--no-progress", str(feed)),
-        "subscribe": _command(stack, "subscribe", "search", "--from-beginning", "--timeout", "60"),
-        "worker": _command(stack, "worker"),
+        "replay": (_command(stack, "replay", "--no-progress", str(feed)), _REFUSED),
+        "subscribe": (_command(stack, "subscribe", "search", "--from-beginning", "--timeout", "60"), _REFUSED),
+        "worker": (_command(stack, "worker"), _REFUSED),
+        "subscribe, untrusted": (
+            _command(untrusted, "subscribe", "search", "--timeout", "60"),
+            "failed (SASL_SSL): [SSL: CERTIFICATE_VERIFY_FAILED]",
+        ),
     }
-    finished = {name: _finish(process) for name, process in running.items()}
-    for name, (code, stdout, stderr) in finished.items():
+    for name, (process, cause) in running.items():
+        code, stdout, stderr = _finish(process)
         assert code == 2, f"{name} exited with {code}:\n{stderr}"
         last = stderr.strip().splitlines()[-1]
-        assert last.startswith("newsfeed: 127.0.0.1:"), f"{name}: {last}"
-        assert _REFUSED in last, f"{name}: {last}"
+        assert last.startswith("newsfeed: "), f"{name}: {last}"
+        assert cause in last, f"{name}: {last}"
         for secret in (wrong, secured_broker.password):
             assert secret not in stdout, name
             assert secret not in stderr, name
