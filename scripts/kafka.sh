@@ -47,7 +47,7 @@ need() {
     || die "openssl is required to make the secured broker's certificates, and 'openssl' is not on PATH."
 }
 
-# Secrets of the secured broker are generated here, never passed on a command line that logs them.
+# The secured broker's own passwords: random, made once, kept in files only their owner reads.
 secret() { [ -s "$ssl_dir/$1" ] || (umask 077 && openssl rand -hex 24 >"$ssl_dir/$1"); cat "$ssl_dir/$1"; }
 
 make_certificates() {
@@ -85,8 +85,8 @@ running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
 # Short-lived tools (storage format): the client compiler alone starts the JVM faster on a busy machine.
-kafka_java() { java -Xms"$heap" -Xmx"$heap" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$here/kafka/log4j2.yaml" \
-  -Dkafka.logs.dir="$logs" -cp "$libs/*" "$@"; }
+kafka_java() { java -Xms"$heap" -Xmx"$heap" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+  -Dlog4j2.configurationFile="$here/kafka/log4j2.yaml" -Dkafka.logs.dir="$logs" -cp "$libs/*" "$@"; }
 
 listener_config() {
   if [ "$security" = PLAINTEXT ]; then
