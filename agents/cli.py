@@ -71,7 +71,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     fmt = settings.log_format if args.command == "worker" or not sys.stderr.isatty() else "console"
     configure_logging(settings.log_level, fmt)
-    return _dispatch(args, settings)
+    if args.command == "process":
+        return _dispatch(args, settings)  # offline: no Kafka client, not even imported
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        return _dispatch(args, settings)
+    except KafkaConnectionError as error:
+        reason = _refusal(settings)
+        if reason is not None:
+            sys.stderr.write(f"newsfeed: {reason}\n")
+            return 2
+        sys.stderr.write(f"newsfeed: cannot reach the broker at {settings.broker}: {error}\n")
+        return 1
+
+
+def _refusal(settings: Settings) -> str | None:
+    """Why the broker refused this client (credentials, TLS), when it did: asked after a failed bootstrap."""
+    from agents.access import refusal
+
+    return asyncio.run(refusal(settings))
 
 
 async def _before_worker(settings: Settings) -> None:

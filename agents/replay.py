@@ -72,7 +72,11 @@ async def replay(
             enable_idempotence=True,
             max_request_size=settings.max_item_bytes * 4,
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()  # a start that failed (broker refused us, unreachable) leaves its client open
+            raise
     show = sys.stderr.isatty() if progress is None else progress
     total = count_lines(paths) if show else None
     if total is not None and limit is not None:

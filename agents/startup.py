@@ -14,6 +14,7 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
 )
 
+from agents.access import refusal
 from agents.app import client_options, group_id
 from pipeline.settings import Settings
 
@@ -41,8 +42,11 @@ async def wait_for_broker(settings: Settings, *, first: float = 1.0, most: float
             await asyncio.wait_for(admin.start(), timeout=15)
             await asyncio.wait_for(admin.list_topics(), timeout=15)
         except _CREDENTIAL_ERRORS as error:
-            raise CredentialsError(f"the broker at {settings.broker} refused the credentials: {error}") from error
-        except Exception as error:  # noqa: BLE001 - any failure to reach it is waited out
+            raise CredentialsError(await refusal(settings) or f"{settings.broker} refused the credentials") from error
+        except Exception as error:  # noqa: BLE001 - any failure to reach it is waited out, but a refusal
+            reason = await refusal(settings)  # a refused password or certificate fails the same way again
+            if reason is not None:
+                raise CredentialsError(reason) from error
             log.warning("broker_unreachable", broker=settings.broker, attempt=attempt, retry_in=round(pause, 1),
                         error=repr(error))  # fmt: skip
         else:

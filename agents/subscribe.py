@@ -66,9 +66,9 @@ async def subscribe(
         auto_offset_reset="earliest" if from_beginning else "latest",
         **client_options(settings),
     )
-    await consumer.start()
     count = 0
     try:
+        await consumer.start()  # inside: a start that failed leaves its client open, and stop closes it
         last = time.monotonic()
         while max_messages is None or count < max_messages:
             wait = 1.0 if idle_timeout is None else max(0.0, min(1.0, idle_timeout - (time.monotonic() - last)))
