@@ -43,7 +43,7 @@ async def wait_for_broker(settings: Settings, *, first: float = 1.0, most: float
             await asyncio.wait_for(admin.list_topics(), timeout=15)
         except _CREDENTIAL_ERRORS as error:
             raise CredentialsError(await refusal(settings) or f"{settings.broker} refused the credentials") from error
-        except Exception as error:  # noqa: BLE001 - any failure to reach it is waited out, but a refusal
+        except Exception as error:
             reason = await refusal(settings)  # a refused password or certificate fails the same way again
             if reason is not None:
                 raise CredentialsError(reason) from error

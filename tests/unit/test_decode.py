@@ -98,7 +98,9 @@ def test_feed_ids_are_scoped_by_source(settings: Settings, make_item, encode) ->
     one = decode(encode(make_item(id="12345", source="Reuters")), settings)
     other = decode(encode(make_item(id="12345", source="Associated  Press")), settings)
     same_outlet = decode(encode(make_item(id="12345", source=" REUTERS ")), settings)
-    assert isinstance(one, RawItem) and isinstance(other, RawItem) and isinstance(same_outlet, RawItem)
+    assert isinstance(one, RawItem)
+    assert isinstance(other, RawItem)
+    assert isinstance(same_outlet, RawItem)
     assert (one.id, other.id, same_outlet.id) == ("reuters:12345", "associated press:12345", "reuters:12345")
     assert one.feed_id == other.feed_id == "12345"
     no_source = decode(encode(make_item(id="12345", source=None)), settings)
