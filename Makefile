@@ -9,7 +9,7 @@ KAFKA_PORT ?= 9092
 export KAFKA_PORT
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test unit integration lint typecheck bench kafka-up kafka-down kafka-status clean
+.PHONY: help install run test chaos unit integration lint typecheck bench kafka-up kafka-down kafka-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ run: install ## start Kafka and a worker, replay the sample feed, show each outp
 
 test: install ## start Kafka, run the whole suite (unit + integration) against it, stop Kafka
 	@scripts/test.sh
+
+chaos: install ## 100,000 items through two workers under kills, a broker stop, refused outputs and a new worker
+	@scripts/chaos.sh $(CHAOS_ARGS)
 
 unit: install ## the unit tests only (no broker)
 	$(BIN)/pytest tests/unit

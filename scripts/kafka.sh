@@ -6,7 +6,7 @@
 #   scripts/kafka.sh status  say whether it runs
 #
 # Settings (environment): KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_HOME (.kafka under the
-# project), KAFKA_HEAP (512m). Jars go to $KAFKA_HOME/libs; data, config, pid file and logs to KAFKA_STATE
+# project), KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (seconds to wait for it to answer, 180). Jars go to $KAFKA_HOME/libs; data, config, pid file and logs to KAFKA_STATE
 # ($KAFKA_HOME by default): data in data-<port>, logs in logs/.
 #
 # A secured broker (KAFKA_SECURITY=SASL_SSL): the client listener speaks SASL_SSL with SCRAM-SHA-512 only, the
@@ -167,7 +167,8 @@ up() {
   nohup java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -Dlog4j2.configurationFile="$here/kafka/log4j2.yaml" \
     -Dkafka.logs.dir="$logs" -cp "$libs/*" kafka.Kafka "$conf" >"$logs/server-$port.out" 2>&1 </dev/null &
   echo $! >"$pidfile"
-  for _ in $(seq 1 600); do
+  local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-180}))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if ! running; then
       rm -f "$pidfile"
       die "the broker exited during start-up; see $logs/server-$port.out"
@@ -180,7 +181,7 @@ up() {
     sleep 0.1
   done
   down
-  die "the broker did not answer within 60 s; see $logs/server-$port.out"
+  die "the broker did not answer within ${KAFKA_START_TIMEOUT:-180} s; see $logs/server-$port.out"
 }
 
 client_hint() {
