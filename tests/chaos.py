@@ -27,6 +27,7 @@ import hashlib
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -341,7 +342,7 @@ class _Workers:
         self.logs: dict[str, Any] = {}
 
     def start(self, name: str) -> None:
-        env = {**self.env, "NEWSFEED_DATA_DIR": str(self.workdir / f"state-{name}"), "NEWSFEED_WEB_PORT": "0"}
+        env = {**self.env, "NEWSFEED_DATA_DIR": str(self.workdir / f"state-{name}"), "NEWSFEED_WEB_PORT": _free_port()}
         log = self.logs.get(name) or (self.workdir / f"{name}.log").open("ab")
         self.logs[name] = log
         self.procs[name] = subprocess.Popen(
@@ -368,6 +369,12 @@ class _Workers:
                 proc.kill()
         for log in self.logs.values():
             log.close()
+
+
+def _free_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
 
 
 def _kafka(action: str, port: str) -> None:
