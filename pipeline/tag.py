@@ -88,6 +88,7 @@ class _Role:
     context: frozenset[int]
     """Pattern indexes of which one must be present (empty: no condition)."""
     phrase: str
+    cue: bool
 
 
 def _lead_length(body: str) -> int:
@@ -125,10 +126,12 @@ class Tagger:
         for t, topic in enumerate(self._topics):
             for phrase in topic.phrases:
                 ctx = frozenset(pattern(c) for c in phrase.context)
-                roles[pattern(phrase.text)].append(_Role(t, _POS, phrase.weight, phrase.short, ctx, phrase.text))
+                roles[pattern(phrase.text)].append(
+                    _Role(t, _POS, phrase.weight, phrase.short, ctx, phrase.text, phrase.cue)
+                )
             for exclusion in topic.exclusions:
                 roles[pattern(exclusion.text)].append(
-                    _Role(t, _EXC, exclusion.penalty, exclusion.penalty, frozenset(), exclusion.text)
+                    _Role(t, _EXC, exclusion.penalty, exclusion.penalty, frozenset(), exclusion.text, cue=False)
                 )
         self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
         # A DFA searches about three times faster than the NFA the library picks for a few hundred patterns,
@@ -207,7 +210,7 @@ class Tagger:
             for role in self._roles[pat]:
                 if role.kind == _POS:
                     hits.setdefault(role.topic, []).append(
-                        Found(start, end, pat, role.weight, role.short_weight, role.context, role.phrase)
+                        Found(start, end, -1 if role.cue else pat, role.weight, role.short_weight, role.context, role.phrase)
                     )
                 else:
                     vetoes.setdefault(role.topic, []).append((start, end, role.weight))

@@ -31,6 +31,7 @@ class Found:
     start: int
     end: int
     pattern: int
+    """The automaton pattern, or -1 for every cue of the topic (they count once between them)."""
     weight: float
     short_weight: float
     context: frozenset[int]
@@ -164,7 +165,7 @@ def score_topic(
     short = sum({hit.pattern: hit.short_weight for hit in kept}.values()) - penalty
     score, decided_by, needed = boosted, "boosted", None
     if topic.short_threshold is not None:
-        needed = topic.short_threshold * max(1.0, words / topic.short_words)
+        needed = topic.short_threshold * (1.0 if words <= topic.short_words else 1e9)
         scaled = short * topic.threshold / needed
         if scaled > score:
             score, decided_by = scaled, "short"

@@ -21,6 +21,8 @@ Shape::
                { text = "submarines", weight = 1.0, context = ["Australia"] },
                { text = "Taiwanese", weight = 0.5, short_weight = 1.0 }]
     exclusions = [{ text = "Taiwanese restaurant" }, { text = "trade-off", penalty = 1.0 }]
+    cues = ["Beijing", "Washington"]  # second cues for short items (see below)
+    cue_weight = 0.75               # what any number of cues add to the short score, once
 
 A phrase with ``context`` counts only when one of its context phrases appears somewhere in the
 text. An exclusion cancels the topic's matches inside its span, and subtracts ``penalty``.
@@ -30,7 +32,8 @@ score, the sum of each distinct phrase's ``short_weight`` (default: its ``weight
 penalties. An item of ``short_words`` words or fewer passes with a short score of
 ``short_threshold``; a longer one needs ``short_threshold`` times its words over ``short_words``
 (a density), so a passing mention in a long story cannot pass. A phrase with ``weight = 0``
-counts in the short score only.
+counts in the short score only. Cues are such phrases that count once between them: a weak
+phrase and a country name can tag a headline, two country names cannot.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ _TOPIC_KEYS = frozenset(
         "short_threshold",
         "short_words",
         "alias_weight",
+        "cues",
+        "cue_weight",
         "aliases",
         "phrases",
         "exclusions",
@@ -99,6 +104,8 @@ class Phrase:
     """When set, the phrase counts only if one of these also appears in the text."""
     short_weight: float | None = None
     """What the phrase adds to the short score (once per text); ``None``: its ``weight``."""
+    cue: bool = False
+    """A topic's cues (e.g. country names for trade) add to the short score once between them."""
 
     @property
     def short(self) -> float:
@@ -330,8 +337,15 @@ class _Validator:
             ctx = tuple(self._text(c, index, "phrases", topic_id) for c in context)
             phrases.append(Phrase(text, weight, ctx, short_weight))
             origin.append("phrases")
-        if not phrases:
-            raise self._fail(f"topic {topic_id!r} has no aliases or phrases", topic=index)
+        cues = raw.get("cues", [])
+        if not isinstance(cues, list):
+            raise self._fail(f"topic {topic_id!r}: 'cues' must be a list of strings", topic=index, key="cues")
+        cue_weight = self._number(raw, "cue_weight", 0.5, topic=index)
+        for cue in cues:
+            phrases.append(Phrase(self._text(cue, index, "cues", topic_id), 0.0, (), cue_weight, cue=True))
+            origin.append("cues")
+        if not any(phrase.weight > 0 for phrase in phrases):
+            raise self._fail(f"topic {topic_id!r} has no aliases or phrases of weight above 0", topic=index)
         exclusions: list[Exclusion] = []
         for item in self._tables(raw, "exclusions", index, topic_id):
             self._keys(item, _EXCLUSION_KEYS, index, "exclusions", topic_id)
