@@ -29,9 +29,9 @@ text. An exclusion cancels the topic's matches inside its span, and subtracts ``
 
 The length rule (see ``pipeline/tag_score.py``): besides its boosted score, a topic has a short
 score, the sum of each distinct phrase's ``short_weight`` (default: its ``weight``) once, minus
-penalties. An item of ``short_words`` words or fewer passes with a short score of
-``short_threshold``; a longer one needs ``short_threshold`` times its words over ``short_words``
-(a density), so a passing mention in a long story cannot pass. A phrase with ``weight = 0``
+penalties. An item of ``short_words`` words or fewer is judged by it alone: it passes with a
+short score of ``short_threshold``. A longer one needs ``short_threshold`` times the square of its
+words over ``short_words``, so a passing mention in a long story cannot pass. A phrase with ``weight = 0``
 counts in the short score only. Cues are such phrases that count once between them: a weak
 phrase and a country name can tag a headline, two country names cannot.
 """
