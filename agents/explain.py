@@ -36,7 +36,15 @@ def explanation(score: TopicScore) -> dict[str, Any]:
         "short_needed": None if score.short_needed is None else round(score.short_needed, 3),
         "words": score.words,
         "phrases": [
-            {"text": c.text, "phrase": c.phrase, "where": c.where, "boosted": round(c.boosted, 3), "short": c.short}
+            {
+                "text": c.text,
+                "phrase": c.phrase,
+                "where": c.where,
+                "weight": c.weight,
+                "short_weight": c.short_weight,
+                "boosted": round(c.boosted, 3),
+                "short": c.short,
+            }
             for c in score.contributions
         ],
         "ignored": [{"text": i.text, "phrase": i.phrase, "reason": i.reason} for i in score.ignored],

@@ -16,6 +16,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,14 +27,14 @@ DEFAULT_ITEMS = "../shared/data/dev/reuters21578.jsonl"
 _TOPICS = (("trade", "topics"), ("taiwan", "places"))
 
 
-def _read(path: str) -> Iterator[dict[str, object]]:
+def _read(path: str) -> Iterator[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
 
 
-def _variant(doc: dict[str, object], name: str) -> tuple[str | None, str]:
+def _variant(doc: dict[str, Any], name: str) -> tuple[str | None, str]:
     title = str(doc.get("title") or "")
     if name == "headline":
         return None, title
@@ -54,7 +55,7 @@ def evaluate(path: str, variant: str, tagger: Tagger) -> dict[str, dict[str, flo
         got = {t.topic for t in tagger.tag(cleaned.title, cleaned.body)}
         label = labels[str(doc["id"])]
         for topic, field in _TOPICS:
-            want = topic in label[field]  # type: ignore[operator]
+            want = topic in label[field]
             has = topic in got
             counts[topic][0] += has and want
             counts[topic][1] += has and not want

@@ -88,7 +88,8 @@ class _Role:
     context: frozenset[int]
     """Pattern indexes of which one must be present (empty: no condition)."""
     phrase: str
-    cue: bool
+    short_key: int
+    """Phrases with one key count once in the short score: the pattern, or one key per group."""
 
 
 def _lead_length(body: str) -> int:
@@ -123,15 +124,16 @@ class Tagger:
                 roles.append([])
             return index[key]
 
+        groups: dict[str, int] = {}
         for t, topic in enumerate(self._topics):
             for phrase in topic.phrases:
                 ctx = frozenset(pattern(c) for c in phrase.context)
-                roles[pattern(phrase.text)].append(
-                    _Role(t, _POS, phrase.weight, phrase.short, ctx, phrase.text, phrase.cue)
-                )
+                pat = pattern(phrase.text)
+                key = pat if phrase.group is None else -groups.setdefault(phrase.group, len(groups) + 1)
+                roles[pat].append(_Role(t, _POS, phrase.weight, phrase.short, ctx, phrase.text, key))
             for exclusion in topic.exclusions:
                 roles[pattern(exclusion.text)].append(
-                    _Role(t, _EXC, exclusion.penalty, exclusion.penalty, frozenset(), exclusion.text, cue=False)
+                    _Role(t, _EXC, exclusion.penalty, exclusion.penalty, frozenset(), exclusion.text, -1)
                 )
         self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
         # A DFA searches about three times faster than the NFA the library picks for a few hundred patterns,
@@ -210,7 +212,9 @@ class Tagger:
             for role in self._roles[pat]:
                 if role.kind == _POS:
                     hits.setdefault(role.topic, []).append(
-                        Found(start, end, -1 if role.cue else pat, role.weight, role.short_weight, role.context, role.phrase)
+                        Found(
+                            start, end, pat, role.short_key, role.weight, role.short_weight, role.context, role.phrase
+                        )
                     )
                 else:
                     vetoes.setdefault(role.topic, []).append((start, end, role.weight))

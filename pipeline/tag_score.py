@@ -3,8 +3,9 @@
 Two scores are kept per topic. The **boosted score** is the weighted sum of phrase occurrences
 (at most ``max_hits`` per phrase), each times the title or lead boost where it stands, minus
 exclusion penalties: it is what a full story needs, ``threshold``. The **short score** is the
-sum of each distinct phrase's ``short_weight`` once, minus the same penalties: a headline or a
-summary has no room to repeat itself, so one strong phrase has to be enough. An item of
+sum of each distinct phrase's ``short_weight`` once, in the title and the lead only, minus the
+same penalties: a headline or a summary has no room to repeat itself, so one strong phrase has
+to be enough, and a phrase past the lead is a passing mention. An item of
 ``short_words`` words or fewer is judged by its short score alone, against ``short_threshold``
 (the title boost would otherwise let one mention in a headline pass); a longer one needs that
 times the square of its words over ``short_words`` (4x at twice the length, 100x at ten
@@ -33,7 +34,9 @@ class Found:
     start: int
     end: int
     pattern: int
-    """The automaton pattern, or -1 for every cue of the topic (they count once between them)."""
+    """The automaton pattern (one phrase's occurrences count at most ``max_hits`` times)."""
+    short_key: int
+    """Matches with one key count once in the short score: the pattern, or the phrase's group."""
     weight: float
     short_weight: float
     context: frozenset[int]
@@ -52,10 +55,14 @@ class Contribution:
     """The taxonomy phrase it matched."""
     where: str
     """``title``, ``lead`` or ``body``."""
+    weight: float
+    """The phrase's weight (boosted score)."""
+    short_weight: float
+    """The phrase's short weight (short score)."""
     boosted: float
     """What it added to the boosted score (weight times boost; 0 past ``max_hits`` or with weight 0)."""
     short: float
-    """What it added to the short score (0 for a repeat of a phrase already counted)."""
+    """What it added to the short score (0 past the lead, or for a repeat of its phrase or group)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +101,8 @@ class TopicScore:
         """The tag this score gives, or ``None`` under the threshold."""
         if not self.tagged:
             return None
-        counted = [c for c in self.contributions if (c.boosted if self.decided_by == "boosted" else c.short) > 0]
+        # The phrases the deciding rule weighs, repeats and cues beyond the first included.
+        counted = [c for c in self.contributions if (c.weight if self.decided_by == "boosted" else c.short_weight) > 0]
         evidence: dict[str, str] = {}
         for c in counted:
             evidence.setdefault(c.text.casefold(), c.text)
@@ -164,7 +172,13 @@ def score_topic(
     for occurrences in values.values():
         occurrences.sort(reverse=True)
         boosted += sum(occurrences[: topic.max_hits])
-    short = sum({hit.pattern: hit.short_weight for hit in kept}.values()) - penalty
+    # A summary's topic is in its headline and lead: a phrase further down is a passing mention.
+    # Each key (a phrase, or a group of phrases) counts once, at its best short weight.
+    best: dict[int, int] = {}
+    for i, (hit, place) in enumerate(zip(kept, wheres, strict=True)):
+        if place < 2 and (hit.short_key not in best or hit.short_weight > kept[best[hit.short_key]].short_weight):
+            best[hit.short_key] = i
+    short = sum(kept[i].short_weight for i in best.values()) - penalty
     score, decided_by, needed = boosted, "boosted", None
     if topic.short_threshold is not None:
         # Squared: the rule fades fast past a summary's length (x4 at twice it), so long stories keep
@@ -179,17 +193,20 @@ def score_topic(
     if not tagged and not explain:
         return None
     contributions: list[Contribution] = []
-    counted_short: set[int] = set()
+    counted_short = set(best.values())
     left: dict[int, list[float]] = {p: v[: topic.max_hits] for p, v in values.items()}
-    for hit, place in zip(kept, wheres, strict=True):
+    for i, (hit, place) in enumerate(zip(kept, wheres, strict=True)):
         value = boosts[place] * hit.weight
         quota = left[hit.pattern]
         added = value if value in quota else 0.0
         if added:
             quota.remove(value)
-        short_added = 0.0 if hit.pattern in counted_short else hit.short_weight
-        counted_short.add(hit.pattern)
-        contributions.append(Contribution(text[hit.start : hit.end], hit.phrase, places[place], added, short_added))
+        short_added = hit.short_weight if i in counted_short else 0.0
+        contributions.append(
+            Contribution(
+                text[hit.start : hit.end], hit.phrase, places[place], hit.weight, hit.short_weight, added, short_added
+            )
+        )
     penalties = tuple((text[s:e], p) for s, e, p in vetoes) if explain else ()
     return TopicScore(
         topic=topic.id,

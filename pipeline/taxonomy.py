@@ -19,7 +19,8 @@ Shape::
     aliases = ["Taiwan", "Taipei"]  # names, each worth ``alias_weight`` (default 1.0)
     phrases = [{ text = "Taiwan Strait", weight = 2.0 },
                { text = "submarines", weight = 1.0, context = ["Australia"] },
-               { text = "Taiwanese", weight = 0.5, short_weight = 1.0 }]
+               { text = "Taiwanese", weight = 0.5, short_weight = 1.0 },
+               { text = "drills", weight = 0.0, short_weight = 0.5, group = "military" }]
     exclusions = [{ text = "Taiwanese restaurant" }, { text = "trade-off", penalty = 1.0 }]
     cues = ["Beijing", "Washington"]  # second cues for short items (see below)
     cue_weight = 0.75               # what any number of cues add to the short score, once
@@ -32,8 +33,10 @@ score, the sum of each distinct phrase's ``short_weight`` (default: its ``weight
 penalties. An item of ``short_words`` words or fewer is judged by it alone: it passes with a
 short score of ``short_threshold``. A longer one needs ``short_threshold`` times the square of its
 words over ``short_words``, so a passing mention in a long story cannot pass. A phrase with ``weight = 0``
-counts in the short score only. Cues are such phrases that count once between them: a weak
-phrase and a country name can tag a headline, two country names cannot.
+counts in the short score only. Phrases of one ``group`` count once between them in the short
+score (the highest short weight found), so a pile of weak words does not add up to a strong one;
+``cues`` are such a group: a weak phrase and a country name can tag a headline, two country
+names cannot.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ _TOPIC_KEYS = frozenset(
         "max_hits",
     }
 )
-_PHRASE_KEYS = frozenset({"text", "weight", "short_weight", "context"})
+_PHRASE_KEYS = frozenset({"text", "weight", "short_weight", "context", "group"})
 _EXCLUSION_KEYS = frozenset({"text", "penalty"})
 
 
@@ -104,8 +107,9 @@ class Phrase:
     """When set, the phrase counts only if one of these also appears in the text."""
     short_weight: float | None = None
     """What the phrase adds to the short score (once per text); ``None``: its ``weight``."""
-    cue: bool = False
-    """A topic's cues (e.g. country names for trade) add to the short score once between them."""
+    group: str | None = None
+    """Phrases of one group add to the short score once between them (the highest short weight found);
+    a topic's ``cues`` are the group ``cues``."""
 
     @property
     def short(self) -> float:
@@ -335,14 +339,22 @@ class _Validator:
                     needle=text,
                 )
             ctx = tuple(self._text(c, index, "phrases", topic_id) for c in context)
-            phrases.append(Phrase(text, weight, ctx, short_weight))
+            group = item.get("group")
+            if group is not None and (not isinstance(group, str) or not _ID_RE.match(group)):
+                raise self._fail(
+                    f"topic {topic_id!r}: 'group' of {text!r} must be an id like \"balance\"",
+                    topic=index,
+                    key="phrases",
+                    needle=text,
+                )
+            phrases.append(Phrase(text, weight, ctx, short_weight, group))
             origin.append("phrases")
         cues = raw.get("cues", [])
         if not isinstance(cues, list):
             raise self._fail(f"topic {topic_id!r}: 'cues' must be a list of strings", topic=index, key="cues")
         cue_weight = self._number(raw, "cue_weight", 0.5, topic=index)
         for cue in cues:
-            phrases.append(Phrase(self._text(cue, index, "cues", topic_id), 0.0, (), cue_weight, cue=True))
+            phrases.append(Phrase(self._text(cue, index, "cues", topic_id), 0.0, (), cue_weight, group="cues"))
             origin.append("cues")
         if not any(phrase.weight > 0 for phrase in phrases):
             raise self._fail(f"topic {topic_id!r} has no aliases or phrases of weight above 0", topic=index)
