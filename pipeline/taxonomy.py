@@ -9,7 +9,7 @@ Shape::
     title_boost = 3.0               # multiplier for a match in the title
     lead_boost = 2.0                # multiplier for a match in the lead
     max_hits = 3                    # occurrences of one phrase counted at most
-    short_words = 60                # an item of at most this many words is short (headline + summary)
+    short_words = 50                # an item of at most this many words is short (headline + summary)
 
     [[topic]]
     id = "taiwan"
@@ -62,7 +62,7 @@ __all__ = [
     "parse_taxonomy",
 ]
 
-DEFAULT_SHORT_WORDS = 60
+DEFAULT_SHORT_WORDS = 50
 """Items of at most this many words (a headline and a sentence or two) are short, unless the taxonomy says."""
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
