@@ -92,6 +92,25 @@ class _Role:
     """Phrases with one key count once in the short score: the pattern, or one key per group."""
 
 
+_OPENERS = "(['\"\u201c\u00ab"
+
+
+def _anchor(text: str) -> str:
+    """`` `` + ``text`` with opening quotes and brackets as spaces; a word's start is then a space's end."""
+    for char in _OPENERS:
+        if char in text:
+            text = text.replace(char, " ")
+    return " " + text
+
+
+def _automaton(patterns: list[str]) -> ahocorasick_rs.AhoCorasick:
+    # A DFA searches about three times faster than the NFA the library picks for a few hundred patterns,
+    # and reports the same matches in the same order; a taxonomy is small enough for its memory.
+    return ahocorasick_rs.AhoCorasick(
+        patterns, matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA
+    )
+
+
 def _lead_length(body: str) -> int:
     """Return how many characters of ``body`` (already stripped) form its lead."""
     head = body[: LEAD_MAX_CHARS + 1]
@@ -136,11 +155,24 @@ class Tagger:
                     _Role(t, _EXC, exclusion.penalty, exclusion.penalty, frozenset(), exclusion.text, -1)
                 )
         self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
-        # A DFA searches about three times faster than the NFA the library picks for a few hundred patterns,
-        # and reports the same matches in the same order; a taxonomy is small enough for its memory.
-        self._automaton = ahocorasick_rs.AhoCorasick(
-            list(index), matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA
-        )
+        # Phrases that count in the short score only (weight 0: cues, "ban", "EU") are read in the title
+        # and the lead alone, by an automaton of their own: short ones match inside many words ("ec" in
+        # "economy"), and searching long bodies for them cost more than the rest of the stage.
+        contexts = {c for r in roles for role in r for c in role.context}
+        patterns = list(index)
+        lead_only = [
+            p
+            for p, r in enumerate(roles)
+            if p not in contexts and r and all(role.kind == _POS and not role.weight for role in r)
+        ]
+        skip = set(lead_only)
+        self._main_ids = tuple(p for p in range(len(patterns)) if p not in skip)
+        self._lead_ids = tuple(lead_only)
+        self._lead_reach = max((len(patterns[p]) for p in lead_only), default=0)
+        self._automaton = _automaton([patterns[p] for p in self._main_ids])
+        # Anchored at a word start (a space before each pattern and before the text): far fewer false
+        # starts to report and discard ("ec" would otherwise match in every "economy" and "second").
+        self._lead_automaton = _automaton([" " + patterns[p] for p in lead_only]) if lead_only else None
 
     @classmethod
     def from_path(cls, path: str | Path) -> Tagger:
@@ -196,10 +228,20 @@ class Tagger:
         words = (title_n.count(" ") + 1 if title_n else 0) + (body_n.count(" ") + 1 if body_n else 0)
         folded = _fold_chars(_lower(text))
         try:
-            matches = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+            found = self._automaton.find_matches_as_indexes(folded, overlapping=True)
         except UnicodeEncodeError:  # lone surrogates cannot be handed to the automaton
             folded = folded.encode("utf-8", "replace").decode("utf-8")
-            matches = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+            found = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+        main_ids = self._main_ids
+        matches = [(main_ids[p], start, end) for p, start, end in found]
+        if self._lead_automaton is not None:
+            # A match starting in the lead may end past it. Quotes and brackets before a word count as spaces.
+            head = _anchor(folded[: lead_end + self._lead_reach])
+            lead_ids = self._lead_ids
+            matches += [
+                (lead_ids[p], start, end - 1)
+                for p, start, end in self._lead_automaton.find_matches_as_indexes(head, overlapping=True)
+            ]
 
         size = len(folded)
         present: set[int] = set()
@@ -211,6 +253,9 @@ class Tagger:
             present.add(pat)
             for role in self._roles[pat]:
                 if role.kind == _POS:
+                    if not role.weight and start >= lead_end:
+                        continue  # counts in the short score only, which reads the title and the lead
+
                     hits.setdefault(role.topic, []).append(
                         Found(
                             start, end, pat, role.short_key, role.weight, role.short_weight, role.context, role.phrase

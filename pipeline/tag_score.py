@@ -91,8 +91,11 @@ class TopicScore:
     """The short score this item's length needs; ``None`` when the topic has no length rule."""
     words: int
     decided_by: str
-    """``boosted`` or ``short``: the rule that gave the higher reported score."""
+    """``boosted`` or ``short``: the rule that gave the reported score."""
+    evidence: tuple[str, ...]
+    """The phrases the deciding rule weighed, as written in the item (first spelling of each)."""
     contributions: tuple[Contribution, ...]
+    """Every counted match (empty unless explained)."""
     ignored: tuple[Ignored, ...]
     penalties: tuple[tuple[str, float], ...]
     """Exclusions found in the item, as written there, with the penalty each subtracted."""
@@ -101,12 +104,7 @@ class TopicScore:
         """The tag this score gives, or ``None`` under the threshold."""
         if not self.tagged:
             return None
-        # The phrases the deciding rule weighs, repeats and cues beyond the first included.
-        counted = [c for c in self.contributions if (c.weight if self.decided_by == "boosted" else c.short_weight) > 0]
-        evidence: dict[str, str] = {}
-        for c in counted:
-            evidence.setdefault(c.text.casefold(), c.text)
-        return Tag(topic=self.topic, score=round(self.score, 3), evidence=tuple(evidence.values()))
+        return Tag(topic=self.topic, score=round(self.score, 3), evidence=self.evidence)
 
 
 def score_topic(
@@ -136,48 +134,55 @@ def score_topic(
     Returns:
         The score, or ``None`` when nothing counted and ``explain`` is false.
     """
-    found.sort(key=lambda f: (f.start, f.start - f.end))
+    if not explain and _cannot_pass(topic, found, lead_end=lead_end, words=words):
+        return None
+    found.sort(key=_order)
     kept: list[Found] = []
+    wheres: list[int] = []
     ignored: list[Ignored] = []
-    last: Found | None = None
+    boosts = (topic.title_boost, topic.lead_boost, 1.0)
+    # Boosted: per phrase, its max_hits best occurrences. Short: each key (a phrase, or a group of
+    # phrases) once, at its best short weight, in the title and the lead only: a summary's topic is
+    # in its headline and lead, and a phrase further down is a passing mention.
+    values: dict[int, list[float]] = {}
+    best: dict[int, int] = {}
+    last_end, last_phrase = -1, ""
     for hit in found:
-        if last is not None and hit.start < last.end:
+        start = hit.start
+        if start < last_end:
             if explain:
-                ignored.append(Ignored(text[hit.start : hit.end], hit.phrase, f"inside {last.phrase!r}"))
+                ignored.append(Ignored(text[start : hit.end], hit.phrase, f"inside {last_phrase!r}"))
             continue
         if hit.context and hit.context.isdisjoint(present):
             if explain:
-                ignored.append(Ignored(text[hit.start : hit.end], hit.phrase, "its context is absent"))
+                ignored.append(Ignored(text[start : hit.end], hit.phrase, "its context is absent"))
             continue
-        veto = next((v for v in vetoes if v[0] < hit.end and hit.start < v[1]), None)
-        if veto is not None:
-            if explain:
-                ignored.append(Ignored(text[hit.start : hit.end], hit.phrase, f"inside {text[veto[0] : veto[1]]!r}"))
-            continue
+        if vetoes:
+            veto = next((v for v in vetoes if v[0] < hit.end and start < v[1]), None)
+            if veto is not None:
+                if explain:
+                    ignored.append(Ignored(text[start : hit.end], hit.phrase, f"inside {text[veto[0] : veto[1]]!r}"))
+                continue
+        place = 0 if start < title_end else 1 if body_start <= start < lead_end else 2
+        if place < 2:
+            key = hit.short_key
+            if key not in best or hit.short_weight > kept[best[key]].short_weight:
+                best[key] = len(kept)
         kept.append(hit)
-        last = hit
+        wheres.append(place)
+        if hit.weight:
+            values.setdefault(hit.pattern, []).append(boosts[place] * hit.weight)
+        last_end, last_phrase = hit.end, hit.phrase
     if not kept and not explain:
         return None
-    penalty = sum(v[2] for v in vetoes)
-    # Boosted: per phrase, its max_hits best occurrences. Short: each phrase once.
-    values: dict[int, list[float]] = {}
-    boosts = (topic.title_boost, topic.lead_boost, 1.0)
-    places = ("title", "lead", "body")
-    wheres: list[int] = []
-    for hit in kept:
-        place = 0 if hit.start < title_end else 1 if body_start <= hit.start < lead_end else 2
-        wheres.append(place)
-        values.setdefault(hit.pattern, []).append(boosts[place] * hit.weight)
+    penalty = sum(v[2] for v in vetoes) if vetoes else 0.0
     boosted = -penalty
+    max_hits = topic.max_hits
     for occurrences in values.values():
-        occurrences.sort(reverse=True)
-        boosted += sum(occurrences[: topic.max_hits])
-    # A summary's topic is in its headline and lead: a phrase further down is a passing mention.
-    # Each key (a phrase, or a group of phrases) counts once, at its best short weight.
-    best: dict[int, int] = {}
-    for i, (hit, place) in enumerate(zip(kept, wheres, strict=True)):
-        if place < 2 and (hit.short_key not in best or hit.short_weight > kept[best[hit.short_key]].short_weight):
-            best[hit.short_key] = i
+        if len(occurrences) > max_hits:
+            occurrences.sort(reverse=True)
+            del occurrences[max_hits:]
+        boosted += sum(occurrences)
     short = sum(kept[i].short_weight for i in best.values()) - penalty
     score, decided_by, needed = boosted, "boosted", None
     if topic.short_threshold is not None:
@@ -192,22 +197,17 @@ def score_topic(
     tagged = score >= topic.threshold
     if not tagged and not explain:
         return None
-    contributions: list[Contribution] = []
-    counted_short = set(best.values())
-    left: dict[int, list[float]] = {p: v[: topic.max_hits] for p, v in values.items()}
-    for i, (hit, place) in enumerate(zip(kept, wheres, strict=True)):
-        value = boosts[place] * hit.weight
-        quota = left[hit.pattern]
-        added = value if value in quota else 0.0
-        if added:
-            quota.remove(value)
-        short_added = hit.short_weight if i in counted_short else 0.0
-        contributions.append(
-            Contribution(
-                text[hit.start : hit.end], hit.phrase, places[place], hit.weight, hit.short_weight, added, short_added
-            )
-        )
-    penalties = tuple((text[s:e], p) for s, e, p in vetoes) if explain else ()
+    # Evidence: the phrases the deciding rule weighs, repeats and cues beyond the first included.
+    evidence: dict[str, str] = {}
+    for hit, place in zip(kept, wheres, strict=True):
+        if (hit.weight if decided_by == "boosted" else hit.short_weight if place < 2 else 0.0) > 0:
+            written = text[hit.start : hit.end]
+            evidence.setdefault(written.casefold(), written)
+    contributions = (
+        _contributions(kept, wheres, values=values, counted_short=set(best.values()), boosts=boosts, text=text)
+        if explain
+        else ()
+    )
     return TopicScore(
         topic=topic.id,
         score=score,
@@ -218,7 +218,58 @@ def score_topic(
         short_needed=needed,
         words=words,
         decided_by=decided_by,
-        contributions=tuple(contributions),
+        evidence=tuple(evidence.values()),
+        contributions=contributions,
         ignored=tuple(ignored),
-        penalties=penalties,
+        penalties=tuple((text[s:e], p) for s, e, p in vetoes) if explain else (),
     )
+
+
+def _cannot_pass(topic: Topic, found: list[Found], *, lead_end: int, words: int) -> bool:
+    """Whether even every match counting in full (no overlaps, vetoes, limits) stays under the threshold.
+
+    Most items name a country or two in the lead (short-only cues) and nothing else of a topic: this
+    bound skips scoring them.
+    """
+    slack = 1e-9  # the bound adds in another order than the score: keep float rounding on the safe side
+    bound = sum(hit.weight for hit in found) * max(topic.title_boost, topic.lead_boost, 1.0)
+    if topic.short_threshold is None:
+        return bound < topic.threshold - slack
+    if words > topic.short_words and bound >= topic.threshold - slack:
+        return False
+    ratio = words / topic.short_words
+    needed = topic.short_threshold * max(1.0, ratio * ratio)
+    return sum(hit.short_weight for hit in found if hit.start < lead_end) < needed - slack
+
+
+def _order(hit: Found) -> tuple[int, int]:
+    """Leftmost first, and the longest of those starting together."""
+    return hit.start, hit.start - hit.end
+
+
+def _contributions(
+    kept: list[Found],
+    wheres: list[int],
+    *,
+    values: dict[int, list[float]],
+    counted_short: set[int],
+    boosts: tuple[float, float, float],
+    text: str,
+) -> tuple[Contribution, ...]:
+    """What each counted match added to each score (``values``: each phrase's counted occurrences)."""
+    places = ("title", "lead", "body")
+    left = {pattern: list(counted) for pattern, counted in values.items()}
+    out: list[Contribution] = []
+    for i, (hit, place) in enumerate(zip(kept, wheres, strict=True)):
+        value = boosts[place] * hit.weight
+        quota = left.get(hit.pattern, [])
+        added = value if value and value in quota else 0.0
+        if added:
+            quota.remove(value)
+        short_added = hit.short_weight if i in counted_short else 0.0
+        out.append(
+            Contribution(
+                text[hit.start : hit.end], hit.phrase, places[place], hit.weight, hit.short_weight, added, short_added
+            )
+        )
+    return tuple(out)
