@@ -92,11 +92,11 @@ class _Role:
     """Phrases with one key count once in the short score: the pattern, or one key per group."""
 
 
-_OPENERS = "(['\"\u201c\u00ab"
+_OPENERS = '(["\u201c\u00ab'
 
 
 def _anchor(text: str) -> str:
-    """`` `` + ``text`` with opening quotes and brackets as spaces; a word's start is then a space's end."""
+    """A space, then ``text`` with opening quotes and brackets as spaces (apostrophes stay: "People's")."""
     for char in _OPENERS:
         if char in text:
             text = text.replace(char, " ")
@@ -155,24 +155,20 @@ class Tagger:
                     _Role(t, _EXC, exclusion.penalty, exclusion.penalty, frozenset(), exclusion.text, -1)
                 )
         self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
-        # Phrases that count in the short score only (weight 0: cues, "ban", "EU") are read in the title
-        # and the lead alone, by an automaton of their own: short ones match inside many words ("ec" in
-        # "economy"), and searching long bodies for them cost more than the rest of the stage.
-        contexts = {c for r in roles for role in r for c in role.context}
         patterns = list(index)
-        lead_only = [
+        # Phrases that count in the short score only (weight 0: cues, "ban", "EU") are anchored at a word's
+        # start (a space before the pattern, and before the text): short ones would otherwise match inside
+        # many words ("ec" in "economy" and "second"), and reporting and discarding those cost more than
+        # the rest of the stage. The others match anywhere, then the word boundaries are checked.
+        contexts = {c for r in roles for role in r for c in role.context}
+        anchored = {
             p
             for p, r in enumerate(roles)
             if p not in contexts and r and all(role.kind == _POS and not role.weight for role in r)
-        ]
-        skip = set(lead_only)
-        self._main_ids = tuple(p for p in range(len(patterns)) if p not in skip)
-        self._lead_ids = tuple(lead_only)
-        self._lead_reach = max((len(patterns[p]) for p in lead_only), default=0)
-        self._automaton = _automaton([patterns[p] for p in self._main_ids])
-        # Anchored at a word start (a space before each pattern and before the text): far fewer false
-        # starts to report and discard ("ec" would otherwise match in every "economy" and "second").
-        self._lead_automaton = _automaton([" " + patterns[p] for p in lead_only]) if lead_only else None
+        }
+        self._anchored_from = len(roles) - len(anchored)
+        self._ids = tuple([p for p in range(len(roles)) if p not in anchored] + sorted(anchored))
+        self._automaton = _automaton([(" " if p in anchored else "") + patterns[p] for p in self._ids])
 
     @classmethod
     def from_path(cls, path: str | Path) -> Tagger:
@@ -227,21 +223,21 @@ class Tagger:
         title_end, lead_end = len(title_n), body_start + lead_n
         words = (title_n.count(" ") + 1 if title_n else 0) + (body_n.count(" ") + 1 if body_n else 0)
         folded = _fold_chars(_lower(text))
+        # One space ahead, and opening quotes and brackets as spaces: anchored patterns then start at
+        # words. Every position found is one past its place in ``folded``.
+        anchored = _anchor(folded)
         try:
-            found = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+            found = self._automaton.find_matches_as_indexes(anchored, overlapping=True)
         except UnicodeEncodeError:  # lone surrogates cannot be handed to the automaton
             folded = folded.encode("utf-8", "replace").decode("utf-8")
-            found = self._automaton.find_matches_as_indexes(folded, overlapping=True)
-        main_ids = self._main_ids
-        matches = [(main_ids[p], start, end) for p, start, end in found]
-        if self._lead_automaton is not None:
-            # A match starting in the lead may end past it. Quotes and brackets before a word count as spaces.
-            head = _anchor(folded[: lead_end + self._lead_reach])
-            lead_ids = self._lead_ids
-            matches += [
-                (lead_ids[p], start, end - 1)
-                for p, start, end in self._lead_automaton.find_matches_as_indexes(head, overlapping=True)
-            ]
+            found = self._automaton.find_matches_as_indexes(_anchor(folded), overlapping=True)
+        ids, anchored_from = self._ids, self._anchored_from
+        # Anchored patterns count in the short score only, which reads the title and the lead.
+        matches = [
+            (ids[p], start - (p < anchored_from), end - 1)
+            for p, start, end in found
+            if p < anchored_from or start <= lead_end
+        ]
 
         size = len(folded)
         present: set[int] = set()
