@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.tag import Tagger
 from pipeline.taxonomy import parse_taxonomy
@@ -198,3 +200,28 @@ def test_aukus_inside_a_word_is_not_aukus(shipped: Tagger) -> None:
 def test_sports_trades_and_trade_schools_are_not_trade(shipped: Tagger) -> None:
     assert "trade" not in _topics(shipped, None, "Lakers trade guard to Jazz before the trade deadline")
     assert "trade" not in _topics(shipped, None, "Enrolment at trade schools rises")
+
+
+_SOUP = st.lists(
+    st.sampled_from(
+        ["Taiwan", "trade", "Japan", "tariffs", "ban on", "imports", "AUKUS", "fentanyl", "trade show", "anaesthesia",
+         "Taiwanese adults", "cross-strait", "word", "word", "word", ".", "\n\n", "EU", "bank", "economy"]
+    ),
+    max_size=120,
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=st.lists(st.sampled_from(["Trade", "war", "Taiwan", "AUKUS", "ban", "word"]), max_size=6), body=_SOUP)
+def test_explain_agrees_with_tag(title: list[str], body: list[str]) -> None:
+    tagger = _SHIPPED
+    head, text = " ".join(title) or None, " ".join(body)
+    tags = {t.topic: t for t in tagger.tag(head, text)}
+    explained = {s.topic: s for s in tagger.explain(head, text)}
+    assert set(tags) == {topic for topic, s in explained.items() if s.tagged}
+    for topic, tag in tags.items():
+        assert tag.score == round(explained[topic].score, 3)
+        assert tag.evidence == explained[topic].evidence
+
+
+_SHIPPED = Tagger.default()
