@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.cli import main
+from agents.cli import _dispatch, _parser
 from agents.explain import explain
 from pipeline.settings import Settings
 
@@ -62,9 +62,10 @@ def test_items_without_topics_and_dead_letters_still_get_a_line(tmp_path: Path, 
     assert lines[3] == {"line": 4, "id": None, "dead_letter": "missing_body"}
 
 
-def test_the_cli_option(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_the_cli_option(tmp_path: Path, settings: Settings, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     path = tmp_path / "items.jsonl"
     path.write_bytes(orjson.dumps(ITEMS[0]) + b"\n")
-    assert main(["process", "--explain", str(path)]) == 0
+    # Parsed and dispatched as `newsfeed` does, with settings not read from the environment.
+    assert _dispatch(_parser().parse_args(["process", "--explain", str(path)]), settings) == 0
     [line] = capsysbinary.readouterr().out.splitlines()
     assert orjson.loads(line)["tags"] == ["trade"]
