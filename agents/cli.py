@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("paths", nargs="+", metavar="FILE", help="JSON-lines files, .gz, or - for stdin")
     process.add_argument("--replay", action="store_true", help="treat the items as a backfill (no alerts)")
     process.add_argument(
+        "--explain", action="store_true",
+        help="instead of the outputs, one line per item: each topic's phrases, contributions, thresholds, verdict",
+    )  # fmt: skip
+    process.add_argument(
         "--window-days", type=float, default=None,
         help="dedupe window by event time (default: the whole input, however many years it spans)",
     )  # fmt: skip
@@ -116,6 +120,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write(f"newsfeed: {error}\n")
             return 2
         run(settings)
+        return 0
+    if args.command == "process" and args.explain:
+        from agents.explain import explain
+
+        explain(settings, args.paths, sys.stdout.buffer)
         return 0
     if args.command == "process":
         from agents.offline import process

@@ -6,22 +6,22 @@ whitespace collapsed: the same folding the phrases get). Folding keeps character
 so evidence is sliced from the text as written. Word boundaries are checked on each match, so
 ``Taiwan`` matches ``Taiwan's`` and ``Taiwan-based`` but not ``Taiwanese`` (list that too).
 
-A topic's score is the weighted sum of its phrase occurrences (at most ``max_hits`` per phrase),
-each multiplied by the title or lead boost where it stands, minus exclusion penalties. Inside
-one topic, overlapping matches resolve leftmost-longest (``Taiwan Strait`` is one match, not
-two), and an exclusion cancels the topic's matches it overlaps (``trade-off``).
+Inside one topic, overlapping matches resolve leftmost-longest (``Taiwan Strait`` is one match,
+not two), and an exclusion cancels the topic's matches it overlaps (``trade-off``). How the
+matches become a score, with the length rule for headlines and summaries, is in
+``pipeline/tag_score.py``; ``Tagger.explain`` shows it for every topic found.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick_rs
 
 from pipeline.records import Tag
+from pipeline.tag_score import Found, TopicScore, score_topic
 from pipeline.taxonomy import Taxonomy, Topic, default_path, load_taxonomy
 
 __all__ = ["LEAD_MAX_CHARS", "Tagger", "fold"]
@@ -84,17 +84,31 @@ class _Role:
     topic: int
     kind: int
     weight: float
+    short_weight: float
     context: frozenset[int]
     """Pattern indexes of which one must be present (empty: no condition)."""
+    phrase: str
+    short_key: int
+    """Phrases with one key count once in the short score: the pattern, or one key per group."""
 
 
-@dataclass(slots=True)
-class _Hit:
-    start: int
-    end: int
-    pattern: int
-    weight: float
-    context: frozenset[int]
+_OPENERS = '(["\u201c\u00ab'
+
+
+def _anchor(text: str) -> str:
+    """A space, then ``text`` with opening quotes and brackets as spaces (apostrophes stay: "People's")."""
+    for char in _OPENERS:
+        if char in text:
+            text = text.replace(char, " ")
+    return " " + text
+
+
+def _automaton(patterns: list[str]) -> ahocorasick_rs.AhoCorasick:
+    # A DFA searches about three times faster than the NFA the library picks for a few hundred patterns,
+    # and reports the same matches in the same order; a taxonomy is small enough for its memory.
+    return ahocorasick_rs.AhoCorasick(
+        patterns, matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA
+    )
 
 
 def _lead_length(body: str) -> int:
@@ -129,18 +143,32 @@ class Tagger:
                 roles.append([])
             return index[key]
 
+        groups: dict[str, int] = {}
         for t, topic in enumerate(self._topics):
             for phrase in topic.phrases:
                 ctx = frozenset(pattern(c) for c in phrase.context)
-                roles[pattern(phrase.text)].append(_Role(t, _POS, phrase.weight, ctx))
+                pat = pattern(phrase.text)
+                key = pat if phrase.group is None else -groups.setdefault(phrase.group, len(groups) + 1)
+                roles[pat].append(_Role(t, _POS, phrase.weight, phrase.short, ctx, phrase.text, key))
             for exclusion in topic.exclusions:
-                roles[pattern(exclusion.text)].append(_Role(t, _EXC, exclusion.penalty, frozenset()))
+                roles[pattern(exclusion.text)].append(
+                    _Role(t, _EXC, exclusion.penalty, exclusion.penalty, frozenset(), exclusion.text, -1)
+                )
         self._roles: tuple[tuple[_Role, ...], ...] = tuple(tuple(r) for r in roles)
-        # A DFA searches about three times faster than the NFA the library picks for a few hundred patterns,
-        # and reports the same matches in the same order; a taxonomy is small enough for its memory.
-        self._automaton = ahocorasick_rs.AhoCorasick(
-            list(index), matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=ahocorasick_rs.Implementation.DFA
-        )
+        patterns = list(index)
+        # Phrases that count in the short score only (weight 0: cues, "ban", "EU") are anchored at a word's
+        # start (a space before the pattern, and before the text): short ones would otherwise match inside
+        # many words ("ec" in "economy" and "second"), and reporting and discarding those cost more than
+        # the rest of the stage. The others match anywhere, then the word boundaries are checked.
+        contexts = {c for r in roles for role in r for c in role.context}
+        anchored = {
+            p
+            for p, r in enumerate(roles)
+            if p not in contexts and r and all(role.kind == _POS and not role.weight for role in r)
+        }
+        self._anchored_from = len(roles) - len(anchored)
+        self._ids = tuple([p for p in range(len(roles)) if p not in anchored] + sorted(anchored))
+        self._automaton = _automaton([(" " if p in anchored else "") + patterns[p] for p in self._ids])
 
     @classmethod
     def from_path(cls, path: str | Path) -> Tagger:
@@ -164,6 +192,23 @@ class Tagger:
             title: the headline, if any; matches there get the title boost.
             body: the article text; matches in its first sentences get the lead boost.
         """
+        tags: list[Tag] = []
+        for result in self._scores(title, body, explain=False):
+            tag = result.tag()
+            if tag is not None:
+                tags.append(tag)
+        tags.sort(key=lambda tag: (-tag.score, tag.topic))
+        return tags
+
+    def explain(self, title: str | None, body: str) -> list[TopicScore]:
+        """Return how every topic with a phrase or an exclusion in the article scored, tagged or not.
+
+        The same scoring as ``tag``, keeping each counted match's contributions, the matches that did
+        not count and why, the penalties, and the thresholds; in taxonomy order.
+        """
+        return self._scores(title, body, explain=True)
+
+    def _scores(self, title: str | None, body: str, *, explain: bool) -> list[TopicScore]:
         title_n = _collapse(title) if title else ""
         body = body.strip()
         body_n = _collapse_body(body)
@@ -176,16 +221,27 @@ class Tagger:
         else:
             text, body_start = body_n, 0
         title_end, lead_end = len(title_n), body_start + lead_n
+        words = (title_n.count(" ") + 1 if title_n else 0) + (body_n.count(" ") + 1 if body_n else 0)
         folded = _fold_chars(_lower(text))
+        # One space ahead, and opening quotes and brackets as spaces: anchored patterns then start at
+        # words. Every position found is one past its place in ``folded``.
+        anchored = _anchor(folded)
         try:
-            matches = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+            found = self._automaton.find_matches_as_indexes(anchored, overlapping=True)
         except UnicodeEncodeError:  # lone surrogates cannot be handed to the automaton
             folded = folded.encode("utf-8", "replace").decode("utf-8")
-            matches = self._automaton.find_matches_as_indexes(folded, overlapping=True)
+            found = self._automaton.find_matches_as_indexes(_anchor(folded), overlapping=True)
+        ids, anchored_from = self._ids, self._anchored_from
+        # Anchored patterns count in the short score only, which reads the title and the lead.
+        matches = [
+            (ids[p], start - (p < anchored_from), end - 1)
+            for p, start, end in found
+            if p < anchored_from or start <= lead_end
+        ]
 
         size = len(folded)
         present: set[int] = set()
-        hits: dict[int, list[_Hit]] = {}
+        hits: dict[int, list[Found]] = {}
         vetoes: dict[int, list[tuple[int, int, float]]] = {}
         for pat, start, end in matches:
             if (start > 0 and folded[start - 1].isalnum()) or (end < size and folded[end].isalnum()):
@@ -193,72 +249,31 @@ class Tagger:
             present.add(pat)
             for role in self._roles[pat]:
                 if role.kind == _POS:
-                    hits.setdefault(role.topic, []).append(_Hit(start, end, pat, role.weight, role.context))
+                    if not role.weight and start >= lead_end:
+                        continue  # counts in the short score only, which reads the title and the lead
+
+                    hits.setdefault(role.topic, []).append(
+                        Found(
+                            start, end, pat, role.short_key, role.weight, role.short_weight, role.context, role.phrase
+                        )
+                    )
                 else:
                     vetoes.setdefault(role.topic, []).append((start, end, role.weight))
 
-        tags: list[Tag] = []
-        for t, topic_hits in hits.items():
-            tag = self._score(
+        results: list[TopicScore] = []
+        for t in sorted(hits.keys() | vetoes.keys()) if explain else hits:
+            result = score_topic(
                 self._topics[t],
-                topic_hits,
+                hits.get(t, []),
                 vetoes.get(t, []),
                 present,
                 text,
                 title_end=title_end,
                 body_start=body_start,
                 lead_end=lead_end,
+                words=words,
+                explain=explain,
             )
-            if tag is not None:
-                tags.append(tag)
-        tags.sort(key=lambda tag: (-tag.score, tag.topic))
-        return tags
-
-    @staticmethod
-    def _score(
-        topic: Topic,
-        hits: list[_Hit],
-        vetoes: Sequence[tuple[int, int, float]],
-        present: set[int],
-        text: str,
-        *,
-        title_end: int,
-        body_start: int,
-        lead_end: int,
-    ) -> Tag | None:
-        """Score one topic from its matches; ``None`` when it stays under the threshold."""
-        hits.sort(key=lambda h: (h.start, h.start - h.end))
-        kept: list[_Hit] = []
-        last_end = -1
-        for hit in hits:
-            if hit.start < last_end:
-                continue  # inside a longer match of the same topic
-            if hit.context and hit.context.isdisjoint(present):
-                continue
-            if any(s < hit.end and hit.start < e for s, e, _ in vetoes):
-                continue
-            kept.append(hit)
-            last_end = hit.end
-        if not kept:
-            return None
-        boosts: dict[int, list[float]] = {}
-        for hit in kept:
-            if hit.start < title_end:
-                boost = topic.title_boost
-            elif body_start <= hit.start < lead_end:
-                boost = topic.lead_boost
-            else:
-                boost = 1.0
-            boosts.setdefault(hit.pattern, []).append(boost * hit.weight)
-        score = 0.0
-        for values in boosts.values():
-            values.sort(reverse=True)
-            score += sum(values[: topic.max_hits])
-        score -= sum(penalty for _, _, penalty in vetoes)
-        if score < topic.threshold:
-            return None
-        evidence: dict[str, str] = {}
-        for hit in kept:
-            written = text[hit.start : hit.end]
-            evidence.setdefault(written.casefold(), written)
-        return Tag(topic=topic.id, score=round(score, 3), evidence=tuple(evidence.values()))
+            if result is not None:
+                results.append(result)
+        return results

@@ -9,18 +9,34 @@ Shape::
     title_boost = 3.0               # multiplier for a match in the title
     lead_boost = 2.0                # multiplier for a match in the lead
     max_hits = 3                    # occurrences of one phrase counted at most
+    short_words = 50                # an item of at most this many words is short (headline + summary)
 
     [[topic]]
     id = "taiwan"
     label = "Taiwan"
     threshold = 2.0
+    short_threshold = 1.0           # optional: the length rule (below); without it, only ``threshold``
     aliases = ["Taiwan", "Taipei"]  # names, each worth ``alias_weight`` (default 1.0)
     phrases = [{ text = "Taiwan Strait", weight = 2.0 },
-               { text = "submarines", weight = 1.0, context = ["Australia"] }]
+               { text = "submarines", weight = 1.0, context = ["Australia"] },
+               { text = "Taiwanese", weight = 0.5, short_weight = 1.0 },
+               { text = "drills", weight = 0.0, short_weight = 0.5, group = "military" }]
     exclusions = [{ text = "Taiwanese restaurant" }, { text = "trade-off", penalty = 1.0 }]
+    cues = ["Beijing", "Washington"]  # second cues for short items (see below)
+    cue_weight = 0.75               # what any number of cues add to the short score, once
 
 A phrase with ``context`` counts only when one of its context phrases appears somewhere in the
 text. An exclusion cancels the topic's matches inside its span, and subtracts ``penalty``.
+
+The length rule (see ``pipeline/tag_score.py``): besides its boosted score, a topic has a short
+score, the sum of each distinct phrase's ``short_weight`` (default: its ``weight``) once, minus
+penalties. An item of ``short_words`` words or fewer is judged by it alone: it passes with a
+short score of ``short_threshold``. A longer one needs ``short_threshold`` times the square of its
+words over ``short_words``, so a passing mention in a long story cannot pass. A phrase with ``weight = 0``
+counts in the short score only. Phrases of one ``group`` count once between them in the short
+score (the highest short weight found), so a pile of weak words does not add up to a strong one;
+``cues`` are such a group: a weak phrase and a country name can tag a headline, two country
+names cannot.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ from typing import Any
 from pipeline.config_file import ConfigFileError, load_toml, read_text
 
 __all__ = [
+    "DEFAULT_SHORT_WORDS",
     "Exclusion",
     "Phrase",
     "Taxonomy",
@@ -45,16 +62,23 @@ __all__ = [
     "parse_taxonomy",
 ]
 
+DEFAULT_SHORT_WORDS = 50
+"""Items of at most this many words (a headline and a sentence or two) are short, unless the taxonomy says."""
+
 _ID_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _TOP_KEYS = frozenset({"version", "defaults", "topic"})
-_DEFAULT_KEYS = frozenset({"title_boost", "lead_boost", "max_hits"})
+_DEFAULT_KEYS = frozenset({"title_boost", "lead_boost", "max_hits", "short_words"})
 _TOPIC_KEYS = frozenset(
     {
         "id",
         "label",
         "description",
         "threshold",
+        "short_threshold",
+        "short_words",
         "alias_weight",
+        "cues",
+        "cue_weight",
         "aliases",
         "phrases",
         "exclusions",
@@ -63,7 +87,7 @@ _TOPIC_KEYS = frozenset(
         "max_hits",
     }
 )
-_PHRASE_KEYS = frozenset({"text", "weight", "context"})
+_PHRASE_KEYS = frozenset({"text", "weight", "short_weight", "context", "group"})
 _EXCLUSION_KEYS = frozenset({"text", "penalty"})
 
 
@@ -81,6 +105,16 @@ class Phrase:
     """What one occurrence adds to the topic's score (before title/lead boosts)."""
     context: tuple[str, ...] = ()
     """When set, the phrase counts only if one of these also appears in the text."""
+    short_weight: float | None = None
+    """What the phrase adds to the short score (once per text); ``None``: its ``weight``."""
+    group: str | None = None
+    """Phrases of one group add to the short score once between them (the highest short weight found);
+    a topic's ``cues`` are the group ``cues``."""
+
+    @property
+    def short(self) -> float:
+        """The phrase's weight in the short score."""
+        return self.weight if self.short_weight is None else self.short_weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +147,10 @@ class Topic:
     """Multiplier for a match in the lead (first sentences of the body)."""
     max_hits: int
     """How many occurrences of one phrase count at most."""
+    short_threshold: float | None = None
+    """The short score an item of ``short_words`` words or fewer needs; ``None``: no length rule."""
+    short_words: int = DEFAULT_SHORT_WORDS
+    """Up to this many words an item is short; beyond, the short score needed grows with its length."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,13 +246,14 @@ class _Validator:
         title_boost = self._number(defaults, "title_boost", 3.0, table="defaults")
         lead_boost = self._number(defaults, "lead_boost", 2.0, table="defaults")
         max_hits = self._count(defaults, "max_hits", 3, table="defaults")
+        short_words = self._count(defaults, "short_words", DEFAULT_SHORT_WORDS, table="defaults")
         raw_topics = doc.get("topic")
         if not isinstance(raw_topics, list) or not raw_topics:
             raise self._fail("the taxonomy needs at least one [[topic]] table", key="topic")
         topics: list[Topic] = []
         seen: set[str] = set()
         for index, raw in enumerate(raw_topics):
-            topic = self._topic(index, raw, title_boost, lead_boost, max_hits)
+            topic = self._topic(index, raw, (title_boost, lead_boost, max_hits, short_words))
             if topic.id in seen:
                 raise self._fail(f"duplicate topic id {topic.id!r}", topic=index, key="id")
             seen.add(topic.id)
@@ -249,7 +288,8 @@ class _Validator:
             raise self._fail(f"{key!r} must be a whole number >= 1", topic=topic, key=key, table=table)
         return value
 
-    def _topic(self, index: int, raw: Any, title_boost: float, lead_boost: float, max_hits: int) -> Topic:
+    def _topic(self, index: int, raw: Any, defaults: tuple[float, float, int, int]) -> Topic:
+        title_boost, lead_boost, max_hits, short_words = defaults
         if not isinstance(raw, dict):
             raise self._fail("each [[topic]] must be a table", topic=index)
         for key in raw:
@@ -264,6 +304,7 @@ class _Validator:
         if "threshold" not in raw:
             raise self._fail(f"topic {topic_id!r}: 'threshold' is required", topic=index)
         threshold = self._number(raw, "threshold", 1.0, topic=index)
+        short_threshold = self._number(raw, "short_threshold", 1.0, topic=index) if "short_threshold" in raw else None
         alias_weight = self._number(raw, "alias_weight", 1.0, topic=index)
         phrases: list[Phrase] = []
         origin: list[str] = []
@@ -276,7 +317,19 @@ class _Validator:
         for item in self._tables(raw, "phrases", index, topic_id):
             self._keys(item, _PHRASE_KEYS, index, "phrases", topic_id)
             text = self._text(item.get("text"), index, "phrases", topic_id)
-            weight = self._number(item, "weight", 1.0, topic=index, needle=f'"{text}"')
+            weight = self._number(item, "weight", 1.0, topic=index, positive=False, needle=f'"{text}"')
+            short_weight = (
+                self._number(item, "short_weight", 1.0, topic=index, positive=False, needle=f'"{text}"')
+                if "short_weight" in item
+                else None
+            )
+            if weight == 0 and not short_weight:
+                raise self._fail(
+                    f"topic {topic_id!r}: phrase {text!r} needs a 'weight' or a 'short_weight' above 0",
+                    topic=index,
+                    key="phrases",
+                    needle=f'"{text}"',
+                )
             context = item.get("context", [])
             if not isinstance(context, list) or (not context and "context" in item):
                 raise self._fail(
@@ -286,10 +339,25 @@ class _Validator:
                     needle=text,
                 )
             ctx = tuple(self._text(c, index, "phrases", topic_id) for c in context)
-            phrases.append(Phrase(text, weight, ctx))
+            group = item.get("group")
+            if group is not None and (not isinstance(group, str) or not _ID_RE.match(group)):
+                raise self._fail(
+                    f"topic {topic_id!r}: 'group' of {text!r} must be an id like \"balance\"",
+                    topic=index,
+                    key="phrases",
+                    needle=text,
+                )
+            phrases.append(Phrase(text, weight, ctx, short_weight, group))
             origin.append("phrases")
-        if not phrases:
-            raise self._fail(f"topic {topic_id!r} has no aliases or phrases", topic=index)
+        cues = raw.get("cues", [])
+        if not isinstance(cues, list):
+            raise self._fail(f"topic {topic_id!r}: 'cues' must be a list of strings", topic=index, key="cues")
+        cue_weight = self._number(raw, "cue_weight", 0.5, topic=index)
+        for cue in cues:
+            phrases.append(Phrase(self._text(cue, index, "cues", topic_id), 0.0, (), cue_weight, group="cues"))
+            origin.append("cues")
+        if not any(phrase.weight > 0 for phrase in phrases):
+            raise self._fail(f"topic {topic_id!r} has no aliases or phrases of weight above 0", topic=index)
         exclusions: list[Exclusion] = []
         for item in self._tables(raw, "exclusions", index, topic_id):
             self._keys(item, _EXCLUSION_KEYS, index, "exclusions", topic_id)
@@ -316,6 +384,8 @@ class _Validator:
             title_boost=self._number(raw, "title_boost", title_boost, topic=index),
             lead_boost=self._number(raw, "lead_boost", lead_boost, topic=index),
             max_hits=self._count(raw, "max_hits", max_hits, topic=index),
+            short_threshold=short_threshold,
+            short_words=self._count(raw, "short_words", short_words, topic=index),
         )
 
     def _tables(self, raw: dict[str, Any], key: str, index: int, topic_id: str) -> list[dict[str, Any]]:

@@ -146,9 +146,11 @@ def test_trade_market_contexts_do_not_tag(tagger: Tagger, title: str, body: str)
 def test_trade_market_words_subtract_from_score(tagger: Tagger) -> None:
     title = "Trade deficit and tariffs top the agenda"
     body = "Officials discussed the trade deficit, tariffs and trade talks during the visit."
-    plain = {t.topic: t.score for t in tagger.tag(title, body)}["trade"]
-    noisy = {t.topic: t.score for t in tagger.tag(title, body + " Dealers and traders shrugged.")}
-    assert noisy["trade"] == pytest.approx(plain - 2.0)
+    [plain] = [s for s in tagger.explain(title, body) if s.topic == "trade"]
+    [noisy] = [s for s in tagger.explain(title, body + " Dealers and traders shrugged.") if s.topic == "trade"]
+    assert noisy.boosted == pytest.approx(plain.boosted - 2.0)
+    assert noisy.short == pytest.approx(plain.short - 2.0)
+    assert noisy.score < plain.score
 
 
 @pytest.mark.parametrize(

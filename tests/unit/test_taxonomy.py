@@ -88,3 +88,72 @@ def test_schema_errors_name_the_line(bad: str, line: int | None, words: str) -> 
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(TaxonomyError, match="cannot read"):
         load_taxonomy(tmp_path / "missing.toml")
+
+
+LENGTH_RULE = """\
+[defaults]
+short_words = 30
+
+[[topic]]
+id = "whales"
+label = "Whales"
+threshold = 4.0
+short_threshold = 1.5
+aliases = ["whale", "whales"]
+phrases = [
+  { text = "humpback", weight = 2.0, short_weight = 1.5 },
+  { text = "pod", weight = 0.0, short_weight = 0.5, group = "sea" },
+  { text = "breach", weight = 0.0, short_weight = 0.75, group = "sea" },
+]
+cues = ["Hawaii", "Alaska"]
+cue_weight = 0.25
+"""
+
+
+def test_length_rule_keys_load() -> None:
+    [topic] = parse_taxonomy(LENGTH_RULE).topics
+    assert topic.short_threshold == 1.5
+    assert topic.short_words == 30
+    by_text = {p.text: p for p in topic.phrases}
+    assert by_text["whale"].short == 1.0  # an alias's short weight is its weight
+    assert by_text["humpback"].short == 1.5
+    assert by_text["pod"].weight == 0.0
+    assert by_text["breach"].group == "sea"
+    assert by_text["Hawaii"].group == "cues"
+    assert by_text["Hawaii"].short == 0.25
+    assert by_text["Hawaii"].weight == 0.0
+
+
+def test_without_length_keys_a_topic_has_no_short_threshold() -> None:
+    [topic] = parse_taxonomy(GOOD).topics
+    assert topic.short_threshold is None
+    assert topic.short_words == 50
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        (LENGTH_RULE.replace("short_threshold = 1.5", "short_threshold = 0"), "short_threshold"),
+        (LENGTH_RULE.replace("short_words = 30", "short_words = 0"), "short_words"),
+        (LENGTH_RULE.replace("short_weight = 0.5,", "short_weight = -1,"), "short_weight"),
+        (
+            LENGTH_RULE.replace('weight = 0.0, short_weight = 0.5, group = "sea"', 'weight = 0.0, group = "sea"'),
+            "above 0",
+        ),
+        (
+            LENGTH_RULE.replace('group = "sea" },\n  { text = "breach"', 'group = "Sea!" },\n  { text = "breach"'),
+            "group",
+        ),
+        (LENGTH_RULE.replace('cues = ["Hawaii", "Alaska"]', 'cues = "Hawaii"'), "cues"),
+        (LENGTH_RULE.replace('cues = ["Hawaii", "Alaska"]', 'cues = ["Hawaii", "whale"]'), "twice"),
+    ],
+)
+def test_length_rule_errors(bad: str, words: str) -> None:
+    err = _error(bad)
+    assert words in str(err)
+    assert err.line is not None
+
+
+def test_a_topic_of_short_only_phrases_is_refused() -> None:
+    text = '[[topic]]\nid = "x"\nthreshold = 1.0\nshort_threshold = 1.0\nphrases = [{ text = "a", weight = 0, short_weight = 1 }]\n'
+    assert "weight above 0" in str(_error(text))
