@@ -11,9 +11,9 @@ The text is read at run time from ``../shared/data/dev/`` (reuters21578, autoblo
 ``--data`` option or ``BENCH_DATA_DIR`` point elsewhere); nothing of it is kept in the repository. What comes out:
 
 - **new stories** (at least 70% by default): each base text of the corpora once as it is (page HTML, wire text),
-  then *variants* of the longer ones: about half of the sentences kept, the others replaced by sentences of
-  other articles, 8% of the words edited, the headline edited. A variant keeps ~40% of its base's word
-  3-shingles and ~15% of another variant's of the same base, far below the dedupe's 0.8 containment: a new story
+  then *variants* of the longer ones: 40% of the sentences kept, the others replaced by sentences of
+  other articles, 8% of the words edited, the headline edited. A variant keeps ~30% of its base's word
+  3-shingles and ~10% of another variant's of the same base, far below the dedupe's 0.8 containment: a new story
   is never a copy by accident. Base texts that the project's own dedupe finds to be copies of each other (Reuters
   re-sends, wire copies across outlets) are left out (found by ``newsfeed process`` once, cached).
 - **copies**, made as syndication makes them, of a recent new story: page junk lines ("Read also | ...",
@@ -30,6 +30,7 @@ items, not the stream; ~100,000 items take seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
@@ -52,7 +53,7 @@ CORPORA = ("reuters21578.jsonl", "autoblog2016.jsonl", "giveme5w1h-events.jsonl"
 CACHE_DIR = ROOT / "bench/results/.cache"
 KINDS_HOSTILE = ("bad_json", "missing_body", "huge", "control_chars", "invalid_utf8")
 
-KEEP_SENTENCE = 0.5
+KEEP_SENTENCE = 0.4
 """Share of a base's sentences a variant keeps (the others come from other articles)."""
 VARIANT_EDIT_RATE = 0.08
 """Share of a variant's words replaced by other words of the corpora."""
@@ -61,6 +62,8 @@ COPY_WORDS_PER_EDIT = 150
 MIN_REUSE_SENTENCES = 5
 MIN_REUSE_WORDS = 80
 MIN_COPY_WORDS = 60
+SPACING_S = 3.0
+"""Seconds of event time between items by default: 100,000 items span 3.5 days, inside the 7-day dedupe window."""
 RECENT = 3000
 """New stories a copy may be taken from, and lines a replay may repeat: the most recent ones."""
 
@@ -116,7 +119,10 @@ class Base:
     def reusable(self) -> bool:
         """Long enough that a variant with half of its sentences replaced shares little with it."""
         paras = self.paragraphs()
-        return sum(map(len, paras)) >= MIN_REUSE_SENTENCES and sum(len(s.split()) for p in paras for s in p) >= MIN_REUSE_WORDS
+        return (
+            sum(map(len, paras)) >= MIN_REUSE_SENTENCES
+            and sum(len(s.split()) for p in paras for s in p) >= MIN_REUSE_WORDS
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,7 @@ class Spec:
     replay_share: float = 0.0
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
     """``published_at`` of the first item; later items follow at ``spacing_s`` (copies a few minutes after)."""
-    spacing_s: float = 3.0
+    spacing_s: float = SPACING_S
     huge_bytes: int = 2_200_000
     id_prefix: str = "rs"
     data_dir: Path = DATA_DIR
@@ -213,7 +219,7 @@ def corpus_copies(data_dir: Path = DATA_DIR) -> set[str]:
     found: set[str] = set()
     for message in _process(paths):
         if message["topic"].endswith(".duplicates"):
-            found.add(message["key"])
+            found.add(str(message["key"]))
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(orjson.dumps(sorted(found)))
     return found
@@ -295,9 +301,16 @@ class Generator:
 
     def _variant(self, base: Base) -> tuple[str, str]:
         rng, donors = self.rng, self.corpus.donors
-        paragraphs = []
-        for para in base.paragraphs():
-            sentences = [s if rng.random() < KEEP_SENTENCE else rng.choice(donors) for s in para]
+        paras = base.paragraphs()
+        total = sum(map(len, paras))
+        # exactly this many kept, not each with a chance: a short base must not keep most of its sentences by luck
+        kept = set(rng.sample(range(total), max(1, int(KEEP_SENTENCE * total))))
+        paragraphs, n = [], 0
+        for para in paras:
+            sentences = []
+            for sentence in para:
+                sentences.append(sentence if n in kept else rng.choice(donors))
+                n += 1
             paragraphs.append(" ".join(sentences))
         words = sum(len(p.split()) for p in paragraphs)
         text = _edit_words("\n\n".join(paragraphs), rng, self.corpus.vocab, max(1, int(VARIANT_EDIT_RATE * words)))
@@ -316,7 +329,11 @@ class Generator:
             body = _trim_last_paragraph(body, story.html)
         edits = story.words // COPY_WORDS_PER_EDIT
         if edits:
-            body = _edit_html_words(body, rng, self.corpus.vocab, edits) if story.html else _edit_words(body, rng, self.corpus.vocab, edits)
+            body = (
+                _edit_html_words(body, rng, self.corpus.vocab, edits)
+                if story.html
+                else _edit_words(body, rng, self.corpus.vocab, edits)
+            )
         outlet = rng.choice([o for o in _OUTLETS if o != story.source])
         body = self._add_junk(body, story.html, outlet)
         title = rng.choice((str.upper, str.lower, str.title, _sentence_case))(story.title)
@@ -493,18 +510,13 @@ def main() -> None:
     if args.mode == "check":
         sys.stdout.write(orjson.dumps(check(spec), option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    out = sys.stdout.buffer if args.out == "-" else Path(args.out).open("wb")
-    truth = Path(args.truth).open("wb") if args.truth else None
-    try:
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout.buffer if args.out == "-" else stack.enter_context(Path(args.out).open("wb"))
+        truth = stack.enter_context(Path(args.truth).open("wb")) if args.truth else None
         for item in generate(spec):
             out.write(item.line.replace(b"\n", b" ") + b"\n")
             if truth is not None:
                 truth.write(orjson.dumps({"key": item.key, "kind": item.kind, "of": item.of}) + b"\n")
-    finally:
-        if out is not sys.stdout.buffer:
-            out.close()
-        if truth is not None:
-            truth.close()
 
 
 if __name__ == "__main__":
