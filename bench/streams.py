@@ -194,6 +194,11 @@ def load_corpus(data_dir: Path = DATA_DIR) -> Corpus:
                 body = raw["body"]
                 bases.append(Base(raw["id"], raw.get("title") or "", body, raw.get("source") or "wire",
                                   raw.get("url"), "<p" in body or "<div" in body))  # fmt: skip
+    return build_corpus(bases, left_out=len(copies))
+
+
+def build_corpus(bases: list[Base], left_out: int = 0) -> Corpus:
+    """The donor sentences (of plain-text bases with six sentences or more) and the word list, over ``bases``."""
     donors: list[str] = []
     words: set[str] = set()
     for base in bases:
@@ -204,7 +209,7 @@ def load_corpus(data_dir: Path = DATA_DIR) -> Corpus:
             donors.extend(s for s in sentences if 8 <= len(s.split()) <= 60)
         if len(words) < 40_000:
             words.update(w for w in base.body.split() if w.isalpha() and len(w) >= 3)
-    corpus = Corpus(bases, donors, sorted(words), left_out=len(copies))
+    corpus = Corpus(bases, donors, sorted(words), left_out=left_out)
     corpus.reusable = [i for i, base in enumerate(bases) if base.reusable()]
     return corpus
 
