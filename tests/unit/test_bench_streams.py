@@ -21,16 +21,85 @@ from pipeline.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import streams  # noqa: E402
+import streams
 
-_NAMES = "Alvarez Brennan Castillo Dvorak Eriksen Fontaine Gallagher Haddad Ivanova Jansen Kowalski Lindqvist".split()
-_PLACES = "Lisbon Nairobi Osaka Quito Riga Tbilisi Hanoi Lyon Perth Dakar Bergen Cusco Tartu Gdansk Mombasa".split()
-_NOUNS = (
-    "harbour tariff vaccine reactor bridge pension subsidy railway drought satellite copper wheat refinery "
-    "election currency museum glacier pipeline vineyard startup"
-).split()
-_VERBS = "approved delayed reviewed doubled rejected funded expanded suspended audited relaunched".split()
-_ADJ = "northern provisional disputed historic regional offshore municipal federal quarterly coastal".split()
+_NAMES = [
+    "Alvarez",
+    "Brennan",
+    "Castillo",
+    "Dvorak",
+    "Eriksen",
+    "Fontaine",
+    "Gallagher",
+    "Haddad",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "Lindqvist",
+]
+_PLACES = [
+    "Lisbon",
+    "Nairobi",
+    "Osaka",
+    "Quito",
+    "Riga",
+    "Tbilisi",
+    "Hanoi",
+    "Lyon",
+    "Perth",
+    "Dakar",
+    "Bergen",
+    "Cusco",
+    "Tartu",
+    "Gdansk",
+    "Mombasa",
+]
+_NOUNS = [
+    "harbour",
+    "tariff",
+    "vaccine",
+    "reactor",
+    "bridge",
+    "pension",
+    "subsidy",
+    "railway",
+    "drought",
+    "satellite",
+    "copper",
+    "wheat",
+    "refinery",
+    "election",
+    "currency",
+    "museum",
+    "glacier",
+    "pipeline",
+    "vineyard",
+    "startup",
+]
+_VERBS = [
+    "approved",
+    "delayed",
+    "reviewed",
+    "doubled",
+    "rejected",
+    "funded",
+    "expanded",
+    "suspended",
+    "audited",
+    "relaunched",
+]
+_ADJ = [
+    "northern",
+    "provisional",
+    "disputed",
+    "historic",
+    "regional",
+    "offshore",
+    "municipal",
+    "federal",
+    "quarterly",
+    "coastal",
+]
 
 
 def _sentence(rng: random.Random) -> str:
