@@ -643,6 +643,7 @@ def main() -> None:
     t.add_argument("--stream", default="realistic", choices=["realistic", "copyheavy", "synthetic"])
     t.add_argument("--synthetic", action="store_true", help="same as --stream synthetic")
     t.add_argument("--rss", action="store_true")
+    t.add_argument("--timeout", type=float, default=None, help="seconds to wait for all items (60 + items/100)")
     lat = sub.add_parser("latency")
     lat.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
     lat.add_argument("--rate", type=float, default=200.0)
@@ -662,7 +663,7 @@ def main() -> None:
             payloads = payloads_for(stream, args.items)
             roles = args.roles.split(",") if args.roles else None
             result = asyncio.run(sustained(args.target, payloads, workers=args.workers, sample_rss=args.rss,
-                                           roles=roles))  # fmt: skip
+                                           roles=roles, timeout=args.timeout))  # fmt: skip
             result["stream"] = stream
         elif args.mode == "profile":
             payloads = payloads_for("synthetic" if args.synthetic else args.stream, args.items)

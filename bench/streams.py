@@ -24,7 +24,7 @@ The text is read at run time from ``../shared/data/dev/`` (reuters21578, autoblo
 - **replays** when asked: an earlier line sent again, byte for byte (same item id).
 
 Deterministic given the seed (and the corpora). Streaming: memory holds the base texts and a few thousand recent
-items, not the stream; ~100,000 items take seconds.
+items, not the stream: 100,000 items (about 250 MB of JSON) take about 25 s of CPU.
 """
 
 from __future__ import annotations
