@@ -458,11 +458,13 @@ def payloads(spec: Spec, corpus: Corpus | None = None) -> list[tuple[bytes, byte
 def check(spec: Spec) -> dict[str, object]:
     """Generate ``spec``'s stream, run ``newsfeed process`` over it, compare what it decided with what was meant."""
     meant: dict[str, Item] = {}
+    replays = 0
     with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as handle:
         path = Path(handle.name)
         for item in generate(spec):
             handle.write(item.line.replace(b"\n", b" ") + b"\n")
             meant.setdefault(item.key, item)
+            replays += item.kind == "replay"
     try:
         decided: dict[str, tuple[str, str | None]] = {}
         reasons: Counter[str] = Counter()
@@ -478,6 +480,12 @@ def check(spec: Spec) -> dict[str, object]:
     finally:
         path.unlink()
     kinds = Counter(item.kind for item in meant.values())
+    hostile: dict[str, Counter[str]] = {}
+    for item in meant.values():
+        if item.kind in KINDS_HOSTILE:
+            hostile.setdefault(item.kind, Counter())[
+                decided.get(item.key, ("no key (dead letter of an unreadable line)", None))[0]
+            ] += 1
     stories = [item for item in meant.values() if item.kind in {"new", "copy"}]
     judged = Counter((item.kind, decided.get(item.key, ("missing", None))[0]) for item in stories)
     wrong_root = sum(1 for item in stories if item.kind == "copy" and decided.get(item.key, ("", None))[1] not in {item.of, None}
@@ -490,7 +498,8 @@ def check(spec: Spec) -> dict[str, object]:
         "duplicate_share_meant": round(copies_meant, 4), "duplicate_share_measured": round(copies_found, 4),
         "new_judged_copy": judged[("new", "duplicates")], "copy_judged_new": judged[("copy", "search")],
         "copy_pointing_elsewhere": wrong_root, "stories_dead_lettered": judged[("new", "deadletter")] + judged[("copy", "deadletter")],
-        "deadletter_reasons": dict(reasons),
+        "deadletter_reasons": dict(reasons), "hostile_routed": {k: dict(v) for k, v in sorted(hostile.items())},
+        "replays": replays,
     }  # fmt: skip
 
 
