@@ -3,9 +3,15 @@
 
 usage:
   python bench/e2e.py throughput --target worker|faust|raw [--workers N] [--items N]
+                                 [--stream realistic|copyheavy|synthetic] [--synthetic] [--rss]
   python bench/e2e.py latency    --target worker|faust|raw [--rate R] [--seconds S] [--fetch-wait MS]
   python bench/e2e.py memory     [--items N]
 environment: BENCH_BROKER (kafka://127.0.0.1:19292).
+
+Streams: ``realistic`` (the default) is bench/streams.py's: real text of the dev corpora with fresh ids, ~75% new
+stories and ~25% syndication copies. ``copyheavy`` is the dedupe dev stream repeated with fresh ids (~90% exact
+copies after its first pass: dedupe's cheapest path). ``synthetic`` (``--synthetic``) is bench/dedupe_bench.py's
+six days of perturbed words.
 
 Every run gets a fresh topic prefix and app id (so a fresh consumer group and fresh state), starts its
 consumers as subprocesses, proves them assigned and running with one warm-up item per raw partition, then
@@ -36,7 +42,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +164,26 @@ class UniqueItems:
                 "language": "en",
             }
         )
+
+
+def realistic_payloads(count: int, *, seed: int = 1, copy_share: float = 0.25) -> list[tuple[bytes, bytes]]:
+    """``count`` items of bench/streams.py's realistic stream, published over the hours before now."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import streams  # noqa: PLC0415
+
+    start = datetime.now(UTC) - timedelta(seconds=count * streams.SPACING_S)
+    return streams.payloads(streams.Spec(items=count, seed=seed, copy_share=copy_share, start=start))
+
+
+def payloads_for(stream: str, count: int) -> list[tuple[bytes, bytes]]:
+    """The named stream's first ``count`` items (realistic, copyheavy or synthetic)."""
+    if stream == "realistic":
+        return realistic_payloads(count)
+    if stream == "copyheavy":
+        return stream_payloads(count)
+    if stream == "synthetic":
+        return synthetic_payloads(count)
+    raise ValueError(stream)
 
 
 def synthetic_payloads(count: int) -> list[tuple[bytes, bytes]]:
@@ -492,11 +518,26 @@ async def sustained(kind: str, payloads: list[tuple[bytes, bytes]], *, workers: 
             out["rss_kib_ready"] = list(rss0.values())
             out["rss_kib_after"] = [rss_kib(pid) for pid in target.pids()]
             out["rss_kib_peak"] = list(peak.values())
-            out["state_dir_bytes"] = sum(f.stat().st_size for f in target.workdir.rglob("*") if f.is_file()
-                                         and "state-" in str(f))  # fmt: skip
+            out |= state_dir_usage(target.workdir)
         return out
 
     return await _measured(kind, body, workers=len(roles) if roles else workers, roles=roles)
+
+
+def state_dir_usage(workdir: Path) -> dict[str, Any]:
+    """Bytes under the workers' data directories (``state-w*``): apparent sizes, and disk usage as ``du`` counts
+    it (allocated blocks), in all and per worker."""
+    apparent, disk, per_worker = 0, 0, []
+    for state in sorted(workdir.glob("state-*")):
+        used = 0
+        for f in state.rglob("*"):
+            if f.is_file():
+                st = f.lstat()
+                apparent += st.st_size
+                used += st.st_blocks * 512
+        disk += used
+        per_worker.append(used)
+    return {"state_dir_bytes": apparent, "state_dir_du_bytes": disk, "state_dir_du_bytes_per_worker": per_worker}
 
 
 async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetch_wait_ms: int | None = None,
@@ -599,8 +640,10 @@ def main() -> None:
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--roles", default=None, help="comma-separated worker roles, e.g. intake,dedupe")
     t.add_argument("--items", type=int, default=20_000)
-    t.add_argument("--synthetic", action="store_true", help="synthetic 6-day items instead of the dev stream")
+    t.add_argument("--stream", default="realistic", choices=["realistic", "copyheavy", "synthetic"])
+    t.add_argument("--synthetic", action="store_true", help="same as --stream synthetic")
     t.add_argument("--rss", action="store_true")
+    t.add_argument("--timeout", type=float, default=None, help="seconds to wait for all items (60 + items/100)")
     lat = sub.add_parser("latency")
     lat.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
     lat.add_argument("--rate", type=float, default=200.0)
@@ -609,18 +652,21 @@ def main() -> None:
     prof = sub.add_parser("profile")
     prof.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
     prof.add_argument("--items", type=int, default=20_000)
-    prof.add_argument("--synthetic", action="store_true")
+    prof.add_argument("--stream", default="realistic", choices=["realistic", "copyheavy", "synthetic"])
+    prof.add_argument("--synthetic", action="store_true", help="same as --stream synthetic")
     prof.add_argument("--seconds", type=float, default=30.0)
     prof.add_argument("--out", default=str(ROOT / "bench/results/profile-worker.txt"))
     args = parser.parse_args()
     try:
         if args.mode == "throughput":
-            payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
+            stream = "synthetic" if args.synthetic else args.stream
+            payloads = payloads_for(stream, args.items)
             roles = args.roles.split(",") if args.roles else None
             result = asyncio.run(sustained(args.target, payloads, workers=args.workers, sample_rss=args.rss,
-                                           roles=roles))  # fmt: skip
+                                           roles=roles, timeout=args.timeout))  # fmt: skip
+            result["stream"] = stream
         elif args.mode == "profile":
-            payloads = synthetic_payloads(args.items) if args.synthetic else stream_payloads(args.items)
+            payloads = payloads_for("synthetic" if args.synthetic else args.stream, args.items)
             result = asyncio.run(profile(args.target, payloads, out=Path(args.out)))
         else:
             result = asyncio.run(

@@ -5,7 +5,8 @@
 # The broker: BENCH_KAFKA_PORT if set; else KAFKA_PORT if set to something other than the Makefile's default
 # 9092; else 19292 -- a broker of its own, so the bench neither loads nor litters a development broker. The
 # broker is started if nothing answers on that port, and stopped at the end only if this script started it.
-# Other knobs (BENCH_ITEMS, BENCH_MEMORY_ITEMS, BENCH_SKIP, BENCH_BUDGET_S, ...): see bench/report.py.
+# Other knobs (BENCH_ITEMS, BENCH_REPEATS, BENCH_MEMORY_ITEMS, BENCH_SKIP, BENCH_BUDGET_S, ...): see bench/report.py.
+# The headline stream is bench/streams.py's realistic one; its corpora are read from ../shared/data/dev/ (BENCH_DATA_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,5 +34,5 @@ else
   started=1
 fi
 
-# Bounded: the report keeps to BENCH_BUDGET_S (840 s) by itself; this is the backstop.
+# Bounded: the report keeps to BENCH_BUDGET_S (900 s) by itself; this is the backstop.
 timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1200}" .venv/bin/python bench/report.py
