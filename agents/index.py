@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from agents.app import bootstrap_servers, client_options
@@ -103,6 +105,10 @@ async def run_index(settings: Settings, *, stop: asyncio.Event | None = None) ->
 
 
 async def _start(consumer: AIOKafkaConsumer, settings: Settings) -> None:
+    # aiokafka logs each failed connection at error level before it gives up: the one line below says it all.
+    library = logging.getLogger("aiokafka")
+    level = library.level
+    library.setLevel(logging.CRITICAL)
     try:
         await consumer.start()
     except KafkaConnectionError:
@@ -110,24 +116,33 @@ async def _start(consumer: AIOKafkaConsumer, settings: Settings) -> None:
             f"cannot reach the Kafka broker at {', '.join(bootstrap_servers(settings))} (NEWSFEED_BROKER): check "
             "that it runs and that the address and security settings are right"
         ) from None
+    finally:
+        library.setLevel(level)
 
 
 async def _assign(consumer: AIOKafkaConsumer, held: dict[str, int], settings: Settings) -> list[TopicPartition]:
     """Take every partition of both topics and place each at the offset the index holds (else the beginning)."""
-    await consumer.topics()  # fresh metadata for every topic
+    names = [settings.topic("search"), settings.topic("duplicates")]
+    # The consumer's metadata holds no topic before it is assigned one: ask the broker how many partitions.
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = {topic["topic"]: topic for topic in await admin.describe_topics(names)}
+    finally:
+        await admin.close()
     partitions: list[TopicPartition] = []
-    for name in (settings.topic("search"), settings.topic("duplicates")):
-        numbers = consumer.partitions_for_topic(name)
-        if not numbers:
+    for name in names:
+        topic = described.get(name)
+        if topic is None or topic.get("error_code") or not topic.get("partitions"):
             raise IndexStartError(f"topic {name} does not exist: run `newsfeed topics create` (NEWSFEED_TOPIC_PREFIX)")
-        partitions.extend(TopicPartition(name, number) for number in sorted(numbers))
+        partitions.extend(sorted(TopicPartition(name, p["partition"]) for p in topic["partitions"]))
     consumer.assign(partitions)
+    unheld = [tp for tp in partitions if _key(tp) not in held]
+    if unheld:  # the index holds nothing of these: whatever the group committed, read them from the start
+        await consumer.seek_to_beginning(*unheld)
     for tp in partitions:
-        offset = held.get(_key(tp))
-        if offset is None:
-            consumer.seek_to_beginning(tp)
-        else:
-            consumer.seek(tp, offset)
+        if _key(tp) in held:
+            consumer.seek(tp, held[_key(tp)])
     return partitions
 
 
