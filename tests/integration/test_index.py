@@ -1,0 +1,242 @@
+"""``newsfeed index`` and ``newsfeed search`` against the real broker: articles and copies in, ranked results
+out, copies counted; a killed indexer neither loses nor repeats anything."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from pipeline.search_index import IndexMissingError, SearchIndex
+from tests.conftest import WIRE_STORY
+from tests.integration.conftest import NEWSFEED, Stack, collect, publish
+
+pytestmark = pytest.mark.integration
+
+WAIT = 120.0
+
+
+class Indexer:
+    """A ``newsfeed index`` subprocess of ``stack``; its log lines are kept for assertions."""
+
+    def __init__(self, stack: Stack, name: str = "indexer", **extra_env: str) -> None:
+        self.directory = stack.workdir / "index"
+        env = {**stack.env, "NEWSFEED_INDEX_DIR": str(self.directory), **extra_env}
+        self.log_path = stack.workdir / f"{name}.log"
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [str(NEWSFEED), "index"], env=env, cwd=stack.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self._pump = threading.Thread(target=self._read, daemon=True)
+        self._pump.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with self.log_path.open("ab") as log:
+            for raw in self.proc.stdout:
+                log.write(raw)
+                self.lines.append(raw.decode("utf-8", "replace"))
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines if f'"event":"{name}"' in line]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(60)
+        self._pump.join(10)
+        return code
+
+
+def wait_for_index(indexer: Indexer, until: Callable[[SearchIndex], bool], within: float = WAIT) -> SearchIndex:
+    """Poll the committed index (a reader, as ``newsfeed search`` opens it) until ``until`` holds."""
+    deadline = time.monotonic() + within
+    while True:
+        if indexer.proc.poll() is not None:
+            raise AssertionError(f"the indexer exited with {indexer.proc.returncode}:\n{''.join(indexer.lines[-30:])}")
+        try:
+            index = SearchIndex.open(indexer.directory)
+            if until(index):
+                return index
+        except IndexMissingError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"index condition not met within {within}s:\n{''.join(indexer.lines[-30:])}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def indexers() -> Any:
+    started: list[Indexer] = []
+
+    def start(stack: Stack, name: str = "indexer", **extra_env: str) -> Indexer:
+        indexer = Indexer(stack, name, **extra_env)
+        started.append(indexer)
+        return indexer
+
+    yield start
+    for indexer in started:
+        indexer.stop(signal.SIGKILL)
+
+
+def article(article_id: str, **fields: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "id": article_id,
+        "id_source": "feed",
+        "source": "Test Wire",
+        "url": f"https://news.example.com/{article_id}",
+        "title": f"Story {article_id}",
+        "body": "Officials met on Friday to discuss the harvest.",
+        "published_at": "2026-11-29T10:00:00+00:00",
+        "language": "en",
+        "tags": [],
+        "duplicate_of": None,
+        "cluster_id": article_id,
+    }
+    value.update(fields)
+    return value
+
+
+async def send(producer: AIOKafkaProducer, stack: Stack, topic: str, values: list[dict[str, Any] | bytes]) -> None:
+    """Publish articles to the stack's search or duplicates topic, keyed by id; bytes go as they are."""
+    for value in values:
+        key = value["id"].encode() if isinstance(value, dict) else b"junk"
+        data = orjson.dumps(value) if isinstance(value, dict) else value
+        await producer.send(stack.topic(topic), data, key=key)
+    await producer.flush()
+
+
+def search(stack: Stack, indexer: Indexer, *args: str) -> list[dict[str, Any]]:
+    """Run ``newsfeed search --format json`` with no broker in its environment: it reads the directory only."""
+    env = {**stack.env, "NEWSFEED_INDEX_DIR": str(indexer.directory), "NEWSFEED_BROKER": "kafka://127.0.0.1:1"}
+    done = subprocess.run(
+        [str(NEWSFEED), "search", *args, "--format", "json"], env=env, capture_output=True, text=True, check=True,
+        timeout=60,
+    )  # fmt: skip
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+async def test_indexed_articles_are_found_with_their_copies(make_stack, producer, indexers) -> None:
+    stack = make_stack()
+    indexer = indexers(stack)
+    chips = article("chips", title="Chip tariffs talks end", tags=[{"topic": "trade", "score": 3.0, "evidence": []}])
+    early_copy = article("copy-early", title="Chip tariff talks end", source="Reuters", duplicate_of="chips")
+    # A copy before its original: committed to the index before the original is even published.
+    await send(producer, stack, "duplicates", [early_copy])
+    wait_for_index(indexer, lambda index: index.count("copy") == 1)
+    storm = article("storm", title="Storm closes schools", body="Heavy rain and wind.", source="AP")
+    late_copy = article("copy-late", source="AP", url="https://ap.example/chips", duplicate_of="chips")
+    await send(producer, stack, "search", [chips, storm, b"not json"])
+    await send(producer, stack, "duplicates", [late_copy])
+    # Replaying the same messages (a backfill run twice) changes nothing: upserts by id.
+    await send(producer, stack, "search", [chips, storm])
+    await send(producer, stack, "duplicates", [early_copy, late_copy])
+    index = wait_for_index(indexer, lambda index: sum(index.offsets().values()) == 9)
+    assert (index.count("story"), index.count("copy")) == (2, 2)
+
+    [hit] = search(stack, indexer, "tariffs")
+    assert hit["id"] == "chips"
+    assert hit["title"] == "Chip tariffs talks end"
+    assert hit["tags"] == ["trade"]
+    assert hit["copies"] == 2
+    assert {(c["source"], c["url"]) for c in hit["also_published_by"]} == {
+        ("Reuters", "https://news.example.com/copy-early"),
+        ("AP", "https://ap.example/chips"),
+    }
+    assert [h["id"] for h in search(stack, indexer, "--tag", "trade")] == ["chips"]
+    assert [h["id"] for h in search(stack, indexer, "--source", "ap")] == ["storm"]
+    assert search(stack, indexer, "tariffs", "--since", "2026-11-30") == []
+    assert [h["id"] for h in search(stack, indexer, "--limit", "1")] in (["chips"], ["storm"])
+
+    assert indexer.stop() == 0
+    skipped = indexer.events("index_message_skipped")
+    assert [(e["topic"], e["key"]) for e in skipped] == [(stack.topic("search"), "junk")]
+    assert indexer.events("index_stopped")
+
+
+async def test_a_killed_indexer_loses_nothing_and_repeats_nothing(make_stack, producer, indexers) -> None:
+    stack = make_stack()
+    stories = [article(f"s{i:03}", body=f"Story number {i} about the harvest.") for i in range(400)]
+    copies = [article(f"c{i:03}", source="Copycat", duplicate_of=f"s{i % 50:03}") for i in range(200)]
+    await send(producer, stack, "search", stories[:250])
+    await send(producer, stack, "duplicates", copies[:120])
+    # Small commits, so the kill lands between two of them, with indexed but uncommitted articles behind it.
+    first = indexers(stack, "first", NEWSFEED_INDEX_COMMIT_ITEMS="40")
+    wait_for_index(first, lambda index: index.count("story") + index.count("copy") > 0)
+    first.stop(signal.SIGKILL)
+    at_crash = SearchIndex.open(first.directory)
+    held_at_crash = sum(at_crash.offsets().values())
+    assert held_at_crash == at_crash.count("story") + at_crash.count("copy")  # offsets agree with the contents
+
+    await send(producer, stack, "search", stories[250:])
+    await send(producer, stack, "duplicates", copies[120:])
+    second = indexers(stack, "second", NEWSFEED_INDEX_COMMIT_ITEMS="40")
+    index = wait_for_index(second, lambda index: sum(index.offsets().values()) == 600)
+    assert second.stop() == 0
+
+    assert sorted(index.ids("story")) == [s["id"] for s in stories]
+    assert sorted(index.ids("copy")) == [c["id"] for c in copies]
+    [stopped] = second.events("index_stopped")
+    assert stopped["indexed"] == 600 - held_at_crash  # the second run indexed exactly what the first had not
+    hits = {h["id"]: h for h in search(stack, second, "harvest", "--limit", "1000")}
+    assert len(hits) == 400
+    assert {hits[f"s{i:03}"]["copies"] for i in range(50)} == {4}
+    assert {hits[f"s{i:03}"]["copies"] for i in range(50, 400)} == {0}
+
+
+async def test_the_worker_s_output_is_searchable(make_stack, start_worker, producer, indexers) -> None:
+    stack = make_stack()
+    start_worker(stack)
+    indexer = indexers(stack)
+    original = {"id": "wire-1", "source": "Test Wire", "title": "Trade talks end without deal", "body": WIRE_STORY}
+    copy = {**original, "id": "wire-2", "source": "Copy Desk", "url": "https://copies.example.com/wire-2"}
+    await publish(producer, stack, [original])
+    await collect(stack, ["search"], until=lambda ms: any(m["key"] == "wire-1" for m in ms))
+    await publish(producer, stack, [copy])
+    wait_for_index(indexer, lambda index: index.count("story") == 1 and index.count("copy") == 1)
+    [hit] = search(stack, indexer, "semiconductor tariffs", "--tag", "trade", "--source", "test wire")
+    assert hit["id"] == "wire-1"
+    assert hit["copies"] == 1
+    assert hit["also_published_by"][0]["source"] == "Copy Desk"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_broker_is_one_line_and_a_failure(tmp_path: Path) -> None:
+    port = _free_port()
+    done = subprocess.run(
+        [str(NEWSFEED), "index"],
+        env={"NEWSFEED_BROKER": f"kafka://127.0.0.1:{port}", "NEWSFEED_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"newsfeed: cannot reach the Kafka broker at 127.0.0.1:{port}")
+    assert "NEWSFEED_BROKER" in line
+
+
+def test_search_without_an_index_says_what_to_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(NEWSFEED), "search", "anything"], env={"NEWSFEED_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"newsfeed: no search index in {tmp_path / 'index'} yet: run `newsfeed index` "
+        "(NEWSFEED_INDEX_DIR, else NEWSFEED_DATA_DIR/index)"
+    )
