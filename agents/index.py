@@ -89,8 +89,10 @@ async def run_index(settings: Settings, *, stop: asyncio.Event | None = None) ->
                 for record in records:
                     _apply(index, record, pending)
                     pending.offsets[tp] = record.offset + 1
-            due = time.monotonic() - pending.since >= settings.index_commit_seconds
-            if pending.offsets and (due or pending.articles >= settings.index_commit_items):
+                    if pending.articles >= settings.index_commit_items:
+                        await _commit(index, consumer, pending, held, totals)
+                        pending = _Pending(offsets={})
+            if pending.offsets and time.monotonic() - pending.since >= settings.index_commit_seconds:
                 await _commit(index, consumer, pending, held, totals)
                 pending = _Pending(offsets={})
         if pending.offsets:

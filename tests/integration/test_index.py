@@ -55,6 +55,8 @@ class Indexer:
             self.proc.send_signal(sig)
         code = self.proc.wait(60)
         self._pump.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return code
 
 
@@ -166,32 +168,36 @@ async def test_indexed_articles_are_found_with_their_copies(make_stack, producer
 
 async def test_a_killed_indexer_loses_nothing_and_repeats_nothing(make_stack, producer, indexers) -> None:
     stack = make_stack()
-    stories = [article(f"s{i:03}", body=f"Story number {i} about the harvest.") for i in range(400)]
-    copies = [article(f"c{i:03}", source="Copycat", duplicate_of=f"s{i % 50:03}") for i in range(200)]
-    await send(producer, stack, "search", stories[:250])
+    stories = [
+        article(f"s{i:04}", title=f"{'Copied' if i < 50 else 'Plain'} story {i}", body="About the harvest.")
+        for i in range(1500)
+    ]
+    copies = [article(f"c{i:03}", source="Copycat", duplicate_of=f"s{i % 50:04}") for i in range(200)]
+    await send(producer, stack, "search", stories[:1200])
     await send(producer, stack, "duplicates", copies[:120])
-    # Small commits, so the kill lands between two of them, with indexed but uncommitted articles behind it.
-    first = indexers(stack, "first", NEWSFEED_INDEX_COMMIT_ITEMS="40")
+    # Commits of 10 articles, so the kill is likely to land between two of them, with indexed but uncommitted
+    # articles behind it (whether it does or not, what follows must hold).
+    first = indexers(stack, "first", NEWSFEED_INDEX_COMMIT_ITEMS="10")
     wait_for_index(first, lambda index: index.count("story") + index.count("copy") > 0)
     first.stop(signal.SIGKILL)
     at_crash = SearchIndex.open(first.directory)
     held_at_crash = sum(at_crash.offsets().values())
     assert held_at_crash == at_crash.count("story") + at_crash.count("copy")  # offsets agree with the contents
 
-    await send(producer, stack, "search", stories[250:])
+    await send(producer, stack, "search", stories[1200:])
     await send(producer, stack, "duplicates", copies[120:])
-    second = indexers(stack, "second", NEWSFEED_INDEX_COMMIT_ITEMS="40")
-    index = wait_for_index(second, lambda index: sum(index.offsets().values()) == 600)
+    second = indexers(stack, "second", NEWSFEED_INDEX_COMMIT_ITEMS="10")
+    index = wait_for_index(second, lambda index: sum(index.offsets().values()) == 1700)
     assert second.stop() == 0
 
     assert sorted(index.ids("story")) == [s["id"] for s in stories]
     assert sorted(index.ids("copy")) == [c["id"] for c in copies]
     [stopped] = second.events("index_stopped")
-    assert stopped["indexed"] == 600 - held_at_crash  # the second run indexed exactly what the first had not
-    hits = {h["id"]: h for h in search(stack, second, "harvest", "--limit", "1000")}
-    assert len(hits) == 400
-    assert {hits[f"s{i:03}"]["copies"] for i in range(50)} == {4}
-    assert {hits[f"s{i:03}"]["copies"] for i in range(50, 400)} == {0}
+    assert stopped["indexed"] == 1700 - held_at_crash  # the second run indexed exactly what the first had not
+    copied = search(stack, second, "copied", "--limit", "100")
+    assert sorted(h["id"] for h in copied) == [f"s{i:04}" for i in range(50)]
+    assert {h["copies"] for h in copied} == {4}
+    assert {h["copies"] for h in search(stack, second, "plain", "--limit", "1000")} == {0}
 
 
 async def test_the_worker_s_output_is_searchable(make_stack, start_worker, producer, indexers) -> None:
