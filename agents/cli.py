@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         help="dedupe window by event time (default: the whole input, however many years it spans)",
     )  # fmt: skip
 
-    commands.add_parser("index", help="index the search and duplicates topics into the local search index")
+    index = commands.add_parser("index", help="index the search and duplicates topics into the local search index")
+    index.add_argument("--once", action="store_true", help="stop once what the topics hold now is indexed")
 
     search = commands.add_parser("search", help="search the local index (no broker needed)")
     search.add_argument("query", nargs="?", default="", help='words, "a phrase", AND, OR, -word (none: newest)')
@@ -135,7 +136,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from agents.index import IndexStartError, run_index
 
         try:
-            asyncio.run(run_index(settings))
+            asyncio.run(run_index(settings, once=args.once))
         except IndexStartError as error:
             sys.stderr.write(f"newsfeed: {error}\n")
             return 1

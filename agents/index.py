@@ -47,8 +47,10 @@ class _Pending:
     since: float = 0.0
 
 
-async def run_index(settings: Settings, *, stop: asyncio.Event | None = None) -> dict[str, int]:
+async def run_index(settings: Settings, *, stop: asyncio.Event | None = None, once: bool = False) -> dict[str, int]:
     """Index the search and duplicates topics until ``stop`` is set (or SIGTERM / SIGINT arrive).
+
+    With ``once``, stop as well when everything the topics held at the start is indexed and committed.
 
     Returns:
         Counts of this run: articles indexed, messages skipped, commits.
@@ -82,6 +84,7 @@ async def run_index(settings: Settings, *, stop: asyncio.Event | None = None) ->
             "index_started", directory=str(settings.search_index_dir), group=settings.search_index_group,
             partitions=len(partitions), created=index.created, stories=index.count("story"),
         )  # fmt: skip
+        ends = await consumer.end_offsets(partitions) if once else {}
         pending = _Pending(offsets={})
         while not stop.is_set():
             batch = await _fetch(consumer, stop)
@@ -95,6 +98,8 @@ async def run_index(settings: Settings, *, stop: asyncio.Event | None = None) ->
             if pending.offsets and time.monotonic() - pending.since >= settings.index_commit_seconds:
                 await _commit(index, consumer, pending, held, totals)
                 pending = _Pending(offsets={})
+            if once and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                stop.set()
         if pending.offsets:
             await _commit(index, consumer, pending, held, totals)
     finally:

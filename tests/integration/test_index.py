@@ -200,6 +200,26 @@ async def test_a_killed_indexer_loses_nothing_and_repeats_nothing(make_stack, pr
     assert {h["copies"] for h in search(stack, second, "plain", "--limit", "1000")} == {0}
 
 
+async def test_index_once_stops_when_caught_up_and_a_second_run_has_nothing_to_do(make_stack, producer) -> None:
+    stack = make_stack()
+    await send(producer, stack, "search", [article("a", title="Harvest record"), article("b")])
+    await send(producer, stack, "duplicates", [article("c", duplicate_of="a", source="Copycat")])
+    env = {**stack.env, "NEWSFEED_INDEX_DIR": str(stack.workdir / "index")}
+    command = [str(NEWSFEED), "index", "--once"]
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False) for _ in "12"]
+    assert [run.returncode for run in runs] == [0, 0]
+    stopped = [json.loads(line) for run in runs for line in run.stderr.splitlines() if '"index_stopped"' in line]
+    assert [event["indexed"] for event in stopped] == [3, 0]
+    index = SearchIndex.open(stack.workdir / "index")
+    assert sorted(index.ids("story")) == ["a", "b"]
+    env["NEWSFEED_BROKER"] = "kafka://127.0.0.1:1"
+    done = subprocess.run([str(NEWSFEED), "search", "harvest"], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[:2] == [
+        "  1. Harvest record",
+        "     Test Wire · 2026-11-29 10:00 · no tags · 1 copy",
+    ]
+
+
 async def test_the_worker_s_output_is_searchable(make_stack, start_worker, producer, indexers) -> None:
     stack = make_stack()
     start_worker(stack)
