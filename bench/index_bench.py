@@ -66,12 +66,12 @@ def dev_articles() -> list[tuple[str, dict[str, Any]]]:
                     if line.strip():
                         yield str(path), number, line.rstrip(b"\n")
 
-    out = []
+    out = {}
     for message in process_lines(pipeline, lines(), replay=True):
         kind = message.topic.rsplit(".", 1)[-1]
-        if kind in {"search", "duplicates"}:
-            out.append((kind, orjson.loads(orjson.dumps(message.value))))
-    return out
+        if kind in {"search", "duplicates"} and message.key not in out:  # dedupe-stream repeats other files' ids
+            out[message.key] = (kind, orjson.loads(orjson.dumps(message.value)))
+    return list(out.values())
 
 
 def articles(base: list[tuple[str, dict[str, Any]]], count: int, rng: random.Random) -> list[tuple[str, bytes]]:
@@ -208,7 +208,7 @@ def bench_kafka(broker: str, messages: list[tuple[str, bytes]], workdir: Path) -
                 task.result()
             index = index or (SearchIndex.open(settings.search_index_dir) if (workdir / "kafka" / "meta.json").exists()
                               else None)  # fmt: skip
-            if index is not None and index.count("story") + index.count("copy") >= len(messages):
+            if index is not None and sum(index.offsets().values()) >= len(messages):
                 break
         elapsed = time.perf_counter() - started
         stop.set()
@@ -218,18 +218,15 @@ def bench_kafka(broker: str, messages: list[tuple[str, bytes]], workdir: Path) -
     return asyncio.run(run())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--articles", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=400)
-    parser.add_argument("--broker", default=None, help="also measure the Kafka consumer loop against this broker")
-    parser.add_argument("--kafka-articles", type=int, default=20_000)
-    args = parser.parse_args()
+def run(
+    articles_count: int = 100_000, query_count: int = 400, broker: str | None = None, kafka_articles: int = 20_000
+) -> dict[str, Any]:
+    """Every figure of this bench as one dict (``bench/report.py`` can call this as a phase)."""
     rng = random.Random(15)
     started = time.perf_counter()
     base = dev_articles()
     prepared_s = time.perf_counter() - started
-    messages = articles(base, args.articles, rng)
+    messages = articles(base, articles_count, rng)
     result: dict[str, Any] = {
         "dev_articles": len(base),
         "dev_copies": sum(1 for kind, _ in base if kind == "duplicates"),
@@ -240,13 +237,23 @@ def main() -> None:
     try:
         directory = workdir / "index"
         result |= bench_indexing(messages, directory, Settings.from_env({}).index_commit_items)
-        result |= bench_queries(directory, queries(base, args.queries, rng))
+        result |= bench_queries(directory, queries(base, query_count, rng))
         result |= bench_cli(directory)
-        if args.broker:
-            result |= bench_kafka(args.broker, messages[: args.kafka_articles], workdir)
+        if broker:
+            result |= bench_kafka(broker, messages[:kafka_articles], workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(result))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--broker", default=None, help="also measure the Kafka consumer loop against this broker")
+    parser.add_argument("--kafka-articles", type=int, default=20_000)
+    args = parser.parse_args()
+    print(json.dumps(run(args.articles, args.queries, args.broker, args.kafka_articles)))
 
 
 if __name__ == "__main__":
