@@ -184,11 +184,13 @@ class SearchIndex:
         """
         clauses: list[tantivy.Query] = [self._term("kind", "story")]
         if request.text:
-            clauses.append(
-                self._index.parse_query(
+            try:
+                text = self._index.parse_query(
                     request.text, ["title", "body"], field_boosts={"title": _TITLE_BOOST}, conjunction_by_default=True
                 )
-            )
+            except ValueError as error:
+                raise ValueError(f"cannot read the query {request.text!r} ({error})") from None
+            clauses.append(text)
         clauses.extend(self._term("tags", tag) for tag in request.tags)
         if request.sources:
             clauses.append(self._any_of("source", request.sources))
