@@ -4,6 +4,7 @@ out, copies counted; a killed indexer neither loses nor repeats anything."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,9 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
+from agents.app import client_options
 from pipeline.search_index import IndexMissingError, SearchIndex
 from tests.conftest import WIRE_STORY
 from tests.integration.conftest import NEWSFEED, Stack, collect, publish
@@ -212,6 +215,19 @@ async def test_index_once_stops_when_caught_up_and_a_second_run_has_nothing_to_d
     assert [event["indexed"] for event in stopped] == [3, 0]
     index = SearchIndex.open(stack.workdir / "index")
     assert sorted(index.ids("story")) == ["a", "b"]
+    # The group's offsets follow the index's: operators see the indexer's lag with the usual Kafka tools.
+    admin = AIOKafkaAdminClient(**client_options(stack.settings))
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(stack.settings.search_index_group)
+    finally:
+        await admin.close()
+    assert {f"{tp.topic}:{tp.partition}": meta.offset for tp, meta in committed.items()} == index.offsets()
+    # A lost index directory is rebuilt from the topics, whatever the group committed.
+    shutil.rmtree(stack.workdir / "index")
+    rebuilt = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert [json.loads(line)["indexed"] for line in rebuilt.stderr.splitlines() if '"index_stopped"' in line] == [3]
+    assert sorted(SearchIndex.open(stack.workdir / "index").ids("story")) == ["a", "b"]
     env["NEWSFEED_BROKER"] = "kafka://127.0.0.1:1"
     done = subprocess.run([str(NEWSFEED), "search", "harvest"], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[:2] == [
