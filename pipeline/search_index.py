@@ -1,9 +1,10 @@
 """The full-text index on local disk (tantivy): upsert articles by id, remember the stream offsets it holds,
 answer searches with each story's copies joined in.
 
-Stories and copies are documents of their own, upserted by id. A copy names its original (``duplicate_of``)
-and is joined to it when a search returns the original, so a copy that arrives before its original is counted
-as soon as the original is there, and a copy sent twice is counted once. The Kafka offsets the index holds
+Stories and copies are documents of their own, upserted by id. A copy names its original (``duplicate_of``);
+a search matches stories and copies alike and shows each story once, with its copies joined in at that time,
+so a copy that arrives before its original is counted as soon as the original is there, and a copy sent twice
+is counted once. The Kafka offsets the index holds
 are a document too, written in the same commit as the articles: the index says itself where to resume.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 import tantivy
@@ -23,6 +24,16 @@ _OFFSETS_ID: Final = "__offsets__"
 _TITLE_BOOST: Final = 2.0
 _COPIES_LISTED: Final = 20
 _WRITER_HEAP_BYTES: Final = 64_000_000
+_FETCH_FACTOR: Final = 4
+"""Hits fetched per result wanted: several copies of one story collapse into one result."""
+_MAX_FETCH: Final = 20_000
+
+
+class _ListedCopy(NamedTuple):
+    id: str
+    source: str | None
+    url: str | None
+    tags: tuple[str, ...]
 
 
 class IndexMissingError(FileNotFoundError):
@@ -84,6 +95,7 @@ class SearchIndex:
             "tags": entry.tags,
             "language": entry.language,
             "cluster_id": entry.cluster_id,
+            "duplicate_of": entry.duplicate_of,
         }
         document = tantivy.Document(
             id=entry.id,
@@ -150,17 +162,19 @@ class SearchIndex:
         return [orjson.loads(searcher.doc(address)["shown"][0])["id"] for _, address in hits]
 
     def search(self, request: SearchRequest) -> list[Hit]:
-        """Ranked stories for ``request``, newest first when it has no text, each with its copies."""
+        """Ranked stories for ``request``, newest first when it has no text, each with its copies.
+
+        Copies are searched too and stand for their story (its best-ranked match places it), so a story is found
+        by the words, tags, source or time of any copy of it; a copy whose story is not in the index is shown
+        itself. The tags shown are the story's and its listed copies'.
+        """
         searcher = self._searcher()
-        query = self.build_query(request)
-        if request.text:
-            hits = searcher.search(query, request.limit).hits
-        else:
-            hits = searcher.search(query, request.limit, order_by_field="when", order=tantivy.Order.Desc).hits
         results = []
-        for score, address in hits:
-            shown = orjson.loads(searcher.doc(address)["shown"][0])
-            copies, listed = self._copies(searcher, shown["id"])
+        for score, story_id, matched in self._collapse(searcher, self.build_query(request), request):
+            story = self._story(searcher, story_id)
+            shown = story or matched
+            count, listed = self._copies(searcher, story_id, leave_out=None if story else matched["id"])
+            tags = [*shown["tags"], *(tag for copy in listed for tag in copy.tags)]
             results.append(
                 Hit(
                     id=shown["id"],
@@ -168,21 +182,42 @@ class SearchIndex:
                     source=shown["source"],
                     url=shown["url"],
                     published_at=shown["published_at"],
-                    tags=tuple(shown["tags"]),
-                    score=float(score) if request.text else 0.0,
-                    copies=copies,
-                    also_published_by=listed,
+                    tags=tuple(dict.fromkeys(tags)),
+                    score=score if request.text else 0.0,
+                    copies=count,
+                    also_published_by=tuple(Copy(id=c.id, source=c.source, url=c.url) for c in listed),
                 )
             )
         return results
 
+    def _collapse(
+        self, searcher: tantivy.Searcher, query: tantivy.Query, request: SearchRequest
+    ) -> list[tuple[float, str, dict[str, Any]]]:
+        """The best hit per story (a copy's story is its ``duplicate_of``), in rank order, up to the limit."""
+        fetch = request.limit * _FETCH_FACTOR
+        while True:
+            if request.text:
+                result = searcher.search(query, fetch, count=True)
+            else:
+                result = searcher.search(query, fetch, count=True, order_by_field="when", order=tantivy.Order.Desc)
+            found: dict[str, tuple[float, str, dict[str, Any]]] = {}
+            for score, address in result.hits:
+                shown = orjson.loads(searcher.doc(address)["shown"][0])
+                key = shown.get("duplicate_of") or shown["id"]
+                found.setdefault(key, (float(score), key, shown))
+                if len(found) == request.limit:
+                    return list(found.values())
+            if len(result.hits) >= _count(result) or fetch >= _MAX_FETCH:
+                return list(found.values())
+            fetch *= _FETCH_FACTOR
+
     def build_query(self, request: SearchRequest) -> tantivy.Query:
-        """The tantivy query for ``request``: the text (title boosted) AND every filter AND kind story.
+        """The tantivy query for ``request``: the text (title boosted) AND every filter, over stories and copies.
 
         Raises:
             ValueError: the text is not valid query syntax (tantivy's message says where).
         """
-        clauses: list[tantivy.Query] = [self._term("kind", "story")]
+        clauses: list[tantivy.Query] = [self._any_of("kind", ("story", "copy"))]
         if request.text:
             try:
                 text = self._index.parse_query(
@@ -199,16 +234,29 @@ class SearchIndex:
             clauses.append(tantivy.Query.range_query(self._schema, "when", tantivy.FieldType.Date, lower_bound=since))
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])
 
-    def _copies(self, searcher: tantivy.Searcher, story_id: str) -> tuple[int, tuple[Copy, ...]]:
+    def _story(self, searcher: tantivy.Searcher, story_id: str) -> dict[str, Any] | None:
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, self._term("id", story_id)), (tantivy.Occur.Must, self._term("kind", "story"))]
+        )
+        hits = searcher.search(query, 1).hits
+        if not hits:
+            return None
+        shown: dict[str, Any] = orjson.loads(searcher.doc(hits[0][1])["shown"][0])
+        return shown
+
+    def _copies(
+        self, searcher: tantivy.Searcher, story_id: str, *, leave_out: str | None
+    ) -> tuple[int, list[_ListedCopy]]:
         result = searcher.search(
-            self._term("duplicate_of", story_id), _COPIES_LISTED, count=True, order_by_field="when",
+            self._term("duplicate_of", story_id), _COPIES_LISTED + 1, count=True, order_by_field="when",
             order=tantivy.Order.Asc,
         )  # fmt: skip
         listed = []
         for _, address in result.hits:
             shown = orjson.loads(searcher.doc(address)["shown"][0])
-            listed.append(Copy(id=shown["id"], source=shown["source"], url=shown["url"]))
-        return _count(result), tuple(listed)
+            if shown["id"] != leave_out:
+                listed.append(_ListedCopy(shown["id"], shown["source"], shown["url"], tuple(shown["tags"])))
+        return _count(result) - (leave_out is not None), listed[:_COPIES_LISTED]
 
     def _term(self, field: str, value: str) -> tantivy.Query:
         return tantivy.Query.term_query(self._schema, field, value)

@@ -82,10 +82,47 @@ def test_copies_count_on_their_original_whichever_arrives_first(index: SearchInd
     assert index.count("copy") == 2
 
 
-def test_copies_are_not_results_of_their_own(index: SearchIndex, put: Callable[..., None]) -> None:
-    put("c1", kind="copy", duplicate_of="gone", title="Chip tariffs")
+def test_a_copy_stands_for_its_story_in_searches(index: SearchIndex, put: Callable[..., None]) -> None:
+    put("a", title="US and China agree to keep talking", source="Metro Briefs", tags=[])
+    put(
+        "c1", kind="copy", duplicate_of="a", title="US, China agree to keep talking despite differences",
+        body="Talks on the Taiwan Strait.", source="Reuters", tags=[{"topic": "taiwan"}],
+    )  # fmt: skip
+    put(
+        "c2", kind="copy", duplicate_of="a", source="AP", body="Talks on the Taiwan Strait.", tags=[{"topic": "taiwan"}]
+    )
+    put("b", title="Storm closes schools", body="Rain.", source="AP")
     index.commit({})
-    assert ids(index, search_request("tariffs")) == []
+    # Found by a copy's words, tag or source; shown once, as the story, with the copies' tags.
+    [hit] = index.search(search_request("strait"))
+    assert (hit.id, hit.title, hit.copies, hit.tags) == ("a", "US and China agree to keep talking", 2, ("taiwan",))
+    assert ids(index, search_request("", tags=["taiwan"])) == ["a"]
+    assert sorted(ids(index, search_request("", sources=["reuters"]))) == ["a"]
+    assert sorted(ids(index, search_request("", sources=["ap"]))) == ["a", "b"]
+    assert sorted(ids(index, search_request("talking"))) == ["a"]
+
+
+def test_a_copy_without_its_story_is_shown_itself(index: SearchIndex, put: Callable[..., None]) -> None:
+    put("c1", kind="copy", duplicate_of="gone", title="Chip tariffs", source="Reuters")
+    put("c2", kind="copy", duplicate_of="gone", title="Chip tariffs too", source="AP")
+    index.commit({})
+    [hit] = index.search(search_request("tariffs"))
+    assert hit.id in {"c1", "c2"}
+    assert hit.copies == 1
+    assert [c.id for c in hit.also_published_by] == [{"c1": "c2", "c2": "c1"}[hit.id]]
+
+
+def test_the_limit_counts_stories_not_copies(index: SearchIndex, put: Callable[..., None]) -> None:
+    for story in range(5):
+        put(f"s{story}", title="Harvest news")
+        for copy in range(6):
+            put(f"s{story}-c{copy}", kind="copy", duplicate_of=f"s{story}", title="Harvest news again")
+    index.commit({})
+    assert sorted(ids(index, search_request("harvest", limit=3))) == sorted(
+        set(ids(index, search_request("harvest", limit=3)))
+    )
+    assert len(ids(index, search_request("harvest", limit=3))) == 3
+    assert sorted(ids(index, search_request("harvest", limit=10))) == [f"s{i}" for i in range(5)]
 
 
 def test_a_tombstone_deletes(index: SearchIndex, put: Callable[..., None]) -> None:
