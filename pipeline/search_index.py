@@ -173,7 +173,8 @@ class SearchIndex:
         for score, story_id, matched in self._collapse(searcher, self.build_query(request), request):
             story = self._story(searcher, story_id)
             shown = story or matched
-            count, listed = self._copies(searcher, story_id, leave_out=None if story else matched["id"])
+            orphan = story is None and matched.get("duplicate_of") == story_id
+            count, listed = self._copies(searcher, story_id, leave_out=matched["id"] if orphan else None)
             tags = [*shown["tags"], *(tag for copy in listed for tag in copy.tags)]
             results.append(
                 Hit(
