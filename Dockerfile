@@ -7,7 +7,8 @@ COPY agents ./agents
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 newsfeed
+# The index directory exists in the image so that a named volume mounted there belongs to the newsfeed user.
+RUN useradd --create-home --uid 10001 newsfeed && install -d -o newsfeed -g newsfeed /home/newsfeed/index
 COPY --from=build /install /usr/local
 USER newsfeed
 WORKDIR /home/newsfeed

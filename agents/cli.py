@@ -60,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
         help="dedupe window by event time (default: the whole input, however many years it spans)",
     )  # fmt: skip
 
+    index = commands.add_parser("index", help="index the search and duplicates topics into the local search index")
+    index.add_argument("--once", action="store_true", help="stop once what the topics hold now is indexed")
+
+    search = commands.add_parser("search", help="search the local index (no broker needed)")
+    search.add_argument("query", nargs="?", default="", help='words, "a phrase", AND, OR, -word (none: newest)')
+    search.add_argument("--tag", action="append", default=[], help="only stories with this topic (repeatable)")
+    search.add_argument("--since", default=None, help="published within a span (2d, 36h, 90m, 1w) or since a time")
+    search.add_argument("--source", action="append", default=[], help="only stories from this source (repeatable)")
+    search.add_argument("--limit", type=int, default=10, help="most results (default 10)")
+    search.add_argument("--format", choices=["json", "pretty"], default="pretty")
+
     reprocess = commands.add_parser("reprocess", help="move the worker group on raw to a timestamp")
     reprocess.add_argument("--since", required=True, help="ISO 8601 time (UTC if no zone)")
     return parser
@@ -73,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         sys.stderr.write(f"newsfeed: {error}\n")
         return 2
-    fmt = settings.log_format if args.command == "worker" or not sys.stderr.isatty() else "console"
+    fmt = settings.log_format if args.command in {"worker", "index"} or not sys.stderr.isatty() else "console"
     configure_logging(settings.log_level, fmt)
     if args.command == "process":
         return _dispatch(args, settings)  # offline: no Kafka client, not even imported
@@ -157,6 +168,33 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             subscribe(settings, args.topic, from_beginning=args.from_beginning, group=args.group,
                       max_messages=args.max_messages, idle_timeout=args.timeout, fmt=args.format)
         )  # fmt: skip
+        return 0
+    if args.command == "index":
+        from agents.index import IndexStartError, run_index
+
+        try:
+            asyncio.run(run_index(settings, once=args.once))
+        except IndexStartError as error:
+            sys.stderr.write(f"newsfeed: {error}\n")
+            return 1
+        return 0
+    if args.command == "search":
+        from agents.search import search
+        from pipeline.search import search_request
+        from pipeline.search_index import IndexMissingError
+
+        try:
+            request = search_request(args.query, tags=args.tag, sources=args.source, since=args.since, limit=args.limit)
+            search(settings, request, fmt=args.format)
+        except IndexMissingError:
+            sys.stderr.write(
+                f"newsfeed: no search index in {settings.search_index_dir} yet: run `newsfeed index` "
+                "(NEWSFEED_INDEX_DIR, else NEWSFEED_DATA_DIR/index)\n"
+            )
+            return 1
+        except ValueError as error:
+            sys.stderr.write(f"newsfeed: {error}\n")
+            return 2
         return 0
     if args.command == "reprocess":
         from agents.admin import WorkerRunningError, reprocess

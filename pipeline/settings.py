@@ -93,6 +93,16 @@ class Settings:
     form the consumer group ``<app id>-intake``; a worker refuses to start beside workers of the other layout."""
     data_dir: Path = Path(".newsfeed")
     """Where the worker keeps its RocksDB table stores."""
+    index_dir: Path | None = None
+    """Where ``newsfeed index`` keeps its full-text index and ``newsfeed search`` reads it; ``<data_dir>/index``
+    when unset."""
+    index_group: str | None = None
+    """The consumer group whose offsets record what the index holds; ``<app id>-index`` when unset. Each index
+    directory needs a group of its own (a second machine's index sets another)."""
+    index_commit_seconds: float = 1.0
+    """Longest time an indexed article waits for the index commit (and so for ``newsfeed search`` to see it)."""
+    index_commit_items: int = 20_000
+    """Most articles indexed between two commits of the index (and of the consumer offsets)."""
     store: str = "rocksdb://"
     """Faust table store: ``rocksdb://`` (bounded memory) or ``memory://``."""
     max_item_bytes: int = 2 * 1024 * 1024
@@ -157,6 +167,16 @@ class Settings:
         return f"{self.topic_prefix}.{name}"
 
     @property
+    def search_index_dir(self) -> Path:
+        """The directory of the full-text index (``index_dir``, else ``<data_dir>/index``)."""
+        return self.index_dir if self.index_dir is not None else self.data_dir / "index"
+
+    @property
+    def search_index_group(self) -> str:
+        """The consumer group of ``newsfeed index``."""
+        return self.index_group or f"{self.app_id}-index"
+
+    @property
     def dedupe_window(self) -> timedelta:
         """The dedupe index's retention window."""
         return timedelta(days=self.dedupe_window_days)
@@ -215,6 +235,7 @@ _AT_LEAST_ONE: Final = (
     "max_id_chars",
     "max_field_chars",
     "intake_batch_items",
+    "index_commit_items",
 )
 _ABOVE_ZERO: Final = (
     "raw_retention_days",
@@ -226,6 +247,7 @@ _ABOVE_ZERO: Final = (
     "commit_interval_seconds",
     "session_timeout_seconds",
     "heartbeat_interval_seconds",
+    "index_commit_seconds",
 )
 _NOT_NEGATIVE: Final = ("fetch_max_wait_ms", "producer_linger_ms", "alert_max_age_hours")
 _MIN_BATCH_BYTES: Final = 1024
@@ -256,6 +278,9 @@ _TYPES: dict[str, type] = {
     "session_timeout_seconds": float,
     "heartbeat_interval_seconds": float,
     "data_dir": Path,
+    "index_dir": Path,
+    "index_commit_seconds": float,
+    "index_commit_items": int,
     "taxonomy_path": Path,
     "rules_path": Path,
     "ssl_cafile": Path,

@@ -58,6 +58,13 @@ for topic in search duplicates alerts deadletter; do
   printf '\n== %s.%s ==\n' "${NEWSFEED_TOPIC_PREFIX:-news}" "$topic"
   $bin/newsfeed subscribe "$topic" --from-beginning --timeout 4 --format pretty
 done
+# Search what came out (README "Search what came out"): index the output topics once, then query the index.
+echo "indexing the output topics (log: .kafka/logs/index.log) ..." >&2
+$bin/newsfeed index --once 2>>.kafka/logs/index.log
+printf '\n== newsfeed search china ==\n'
+$bin/newsfeed search china
+printf '\n== newsfeed search --tag trade --format json ==\n'
+$bin/newsfeed search --tag trade --format json
 if [ "$once" = 1 ]; then
   [ "$check" = 0 ] || tail -30 "$log" >&2
   status=$check

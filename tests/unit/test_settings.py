@@ -102,6 +102,8 @@ def test_intake_batches_are_bounded_and_must_wait_a_while() -> None:
         ("NEWSFEED_ITEM_TIMEOUT_SECONDS", "nan"),
         ("NEWSFEED_COMMIT_INTERVAL_SECONDS", "0"),
         ("NEWSFEED_MAX_BODY_CHARS", "0"),
+        ("NEWSFEED_INDEX_COMMIT_SECONDS", "0"),
+        ("NEWSFEED_INDEX_COMMIT_ITEMS", "0"),
     ],
 )
 def test_sizes_and_durations_out_of_range_name_the_variable(variable: str, value: str) -> None:
@@ -112,3 +114,13 @@ def test_sizes_and_durations_out_of_range_name_the_variable(variable: str, value
 def test_zero_waits_are_allowed_where_zero_means_no_wait() -> None:
     settings = Settings.from_env({"NEWSFEED_PRODUCER_LINGER_MS": "0", "NEWSFEED_FETCH_MAX_WAIT_MS": "0"})
     assert (settings.producer_linger_ms, settings.fetch_max_wait_ms) == (0, 0)
+
+
+def test_the_search_index_lives_under_the_data_dir_unless_told() -> None:
+    default = Settings.from_env({"NEWSFEED_DATA_DIR": "/var/lib/newsfeed", "NEWSFEED_APP_ID": "nf"})
+    assert default.search_index_dir == Path("/var/lib/newsfeed/index")
+    assert default.search_index_group == "nf-index"
+    told = Settings.from_env({"NEWSFEED_INDEX_DIR": "/srv/index", "NEWSFEED_INDEX_GROUP": "box2-index"})
+    assert told.search_index_dir == Path("/srv/index")
+    assert told.search_index_group == "box2-index"
+    assert Settings.from_env({"NEWSFEED_INDEX_COMMIT_ITEMS": "500"}).index_commit_items == 500
