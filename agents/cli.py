@@ -32,10 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="create or describe the topics")
     topics.add_argument("action", choices=["create", "describe"])
 
-    replay = commands.add_parser("replay", help="publish archived items (JSON lines, .gz, directories) to raw")
+    replay = commands.add_parser(
+        "replay",
+        help="publish archived items (JSON lines, RSS/Atom/JSON Feed, WARC/ARC; .gz; directories) to raw",
+    )
     replay.add_argument("paths", nargs="+", metavar="PATH")
     replay.add_argument("--rate", type=float, default=None, help="items per second (default: as fast as possible)")
-    replay.add_argument("--limit", type=int, default=None, help="stop after this many lines")
+    replay.add_argument("--limit", type=int, default=None, help="stop after this many lines, entries or records")
     replay.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
     replay.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     replay.add_argument("--live", action="store_true", help="do not mark the items as replay (they may alert)")
@@ -49,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--format", choices=["json", "pretty"], default="json")
 
     process = commands.add_parser("process", help="run the pipeline offline over files; JSON lines to stdout")
-    process.add_argument("paths", nargs="+", metavar="FILE", help="JSON-lines files, .gz, or - for stdin")
+    process.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE",
+        help="JSON lines, RSS/Atom/JSON Feed, WARC/ARC, .gz, directories, or - (JSON lines on stdin)",
+    )
     process.add_argument("--replay", action="store_true", help="treat the items as a backfill (no alerts)")
     process.add_argument(
         "--window-days", type=float, default=None,
@@ -71,7 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     fmt = settings.log_format if args.command == "worker" or not sys.stderr.isatty() else "console"
     configure_logging(settings.log_level, fmt)
-    return _dispatch(args, settings)
+    # Imported here, not at the top: they load aiokafka, which `newsfeed process` does not need.
+    from agents.broker import EXIT_UNREACHABLE, BrokerUnreachableError
+    from agents.feeds import PathError
+
+    try:
+        return _dispatch(args, settings)
+    except PathError as error:
+        sys.stderr.write(f"newsfeed: {error}\n")
+        return 2
+    except BrokerUnreachableError as error:
+        sys.stderr.write(f"newsfeed: {error}\n")
+        return EXIT_UNREACHABLE
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,40 +115,45 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "topics":
         from agents.admin import create_topics, describe_topics
+        from agents.broker import run_command
 
         if args.action == "create":
-            result = asyncio.run(create_topics(settings))
-            _write(result)
+            _write(run_command(settings, create_topics(settings)))
         else:
-            for row in asyncio.run(describe_topics(settings)):
+            for row in run_command(settings, describe_topics(settings)):
                 _write(row)
         return 0
     if args.command == "replay":
+        from agents.broker import run_command
         from agents.replay import replay
 
-        summary = asyncio.run(
+        summary = run_command(
+            settings,
             replay(settings, args.paths, rate=args.rate, limit=args.limit, dry_run=args.dry_run,
                    progress=False if args.no_progress else None, live=args.live)
         )  # fmt: skip
         _write(summary.as_dict())
-        return 0
+        return 1 if summary.refused_files else 0
     if args.command == "subscribe":
+        from agents.broker import run_command
         from agents.subscribe import subscribe
 
-        asyncio.run(
+        run_command(
+            settings,
             subscribe(settings, args.topic, from_beginning=args.from_beginning, group=args.group,
                       max_messages=args.max_messages, idle_timeout=args.timeout, fmt=args.format)
         )  # fmt: skip
         return 0
     if args.command == "reprocess":
         from agents.admin import WorkerRunningError, reprocess
+        from agents.broker import run_command
 
         since = parse_published(args.since)
         if since is None:
             sys.stderr.write(f"newsfeed: cannot read {args.since!r} as a time\n")
             return 2
         try:
-            moves = asyncio.run(reprocess(settings, since.astimezone(UTC)))
+            moves = run_command(settings, reprocess(settings, since.astimezone(UTC)))
         except WorkerRunningError as error:
             sys.stderr.write(f"newsfeed: {error}\n")
             return 1

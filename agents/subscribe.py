@@ -11,6 +11,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from agents.app import client_options
+from agents.broker import start_client
 from pipeline.settings import Settings
 
 
@@ -66,7 +67,7 @@ async def subscribe(
         auto_offset_reset="earliest" if from_beginning else "latest",
         **client_options(settings),
     )
-    await consumer.start()
+    await start_client(consumer, settings)
     count = 0
     try:
         last = time.monotonic()
