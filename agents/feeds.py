@@ -7,12 +7,14 @@ entry or crawl record, with how far into its file the reader is (for the progres
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 import structlog
@@ -54,6 +56,8 @@ class Record:
     where: str
     data: bytes | None
     """The raw item's bytes (as read for JSON lines, encoded from the entry otherwise); None when ``problem``."""
+    item: dict[str, Any] | None
+    """The entry as a flat dict (feeds and crawls; None for JSON lines, which are decoded from ``data``)."""
     problem: Broken | Skipped | None
     done: int
     """Bytes of ``file`` read so far (on disk, compressed)."""
@@ -139,9 +143,10 @@ def read_records(files: list[FeedFile], *, max_bytes: int) -> Iterator[Record]:
             raw.seek(0)
             stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw  # type: ignore[assignment]
             if file.format in {"warc", "arc"}:
-                # Decompressed here rather than by warcio, which refuses a crawl gzipped as one stream
-                # instead of one gzip member per record (warcio's example-bad-non-chunked.warc.gz).
-                yield from _crawl(file, stream, raw, max_bytes)
+                # warcio's own per-record gunzip is the fastest, but it refuses a crawl gzipped as one stream
+                # rather than one gzip member per record (warcio's example-bad-non-chunked.warc.gz).
+                per_record = not gzipped or _first_member_ends(raw)
+                yield from _crawl(file, raw if per_record else stream, raw, max_bytes)
                 continue
             if file.format in DOCUMENT_FORMATS:
                 yield from _document(file, stream.read())
@@ -149,11 +154,20 @@ def read_records(files: list[FeedFile], *, max_bytes: int) -> Iterator[Record]:
                 yield from _lines(file, stream, raw)
 
 
+def _first_member_ends(raw: IO[bytes], probe: int = 1 << 20) -> bool:
+    """Whether the first gzip member of ``raw`` ends within ``probe`` bytes (a WARC's first record is small)."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    with contextlib.suppress(zlib.error):
+        inflater.decompress(raw.read(probe))
+    raw.seek(0)
+    return inflater.eof
+
+
 def _lines(file: FeedFile, stream: Iterable[bytes], raw: IO[bytes] | None) -> Iterator[Record]:
     for number, line in enumerate(stream, start=1):
         data = line.rstrip(b"\r\n")
         if data.strip():
-            yield Record(file, number, f"line {number}", data, None, raw.tell() if raw is not None else 0)
+            yield Record(file, number, f"line {number}", data, None, None, raw.tell() if raw is not None else 0)
 
 
 def _document(file: FeedFile, data: bytes) -> Iterator[Record]:
@@ -174,5 +188,5 @@ def _crawl(file: FeedFile, stream: IO[bytes], raw: IO[bytes], max_bytes: int) ->
 
 def _record(file: FeedFile, parsed: Entry | Broken | Skipped, done: int) -> Record:
     if isinstance(parsed, Entry):
-        return Record(file, parsed.number, parsed.where, orjson.dumps(parsed.item), None, done)
-    return Record(file, parsed.number, parsed.where, None, parsed, done)
+        return Record(file, parsed.number, parsed.where, orjson.dumps(parsed.item), parsed.item, None, done)
+    return Record(file, parsed.number, parsed.where, None, None, parsed, done)

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColum
 from agents.app import client_options
 from agents.broker import started
 from agents.feeds import FeedFile, read_records, resolve
-from pipeline.decode import Rejected, decode
+from pipeline.decode import Rejected, decode, validate_flat
 from pipeline.feeds import Broken, NotAFeedError
 from pipeline.settings import Settings
 
@@ -144,7 +144,10 @@ async def _replay(
                             summary.count(fmt, "skipped")
                         continue
                     assert record.data is not None
-                    item = decode(record.data, settings)
+                    if record.item is not None:
+                        item = validate_flat(record.item, record.data, settings)
+                    else:
+                        item = decode(record.data, settings)
                     if isinstance(item, Rejected):
                         summary.rejected[item.reason] += 1
                         summary.count(fmt, "rejected")

@@ -8,11 +8,12 @@ come from the page's ``<head>`` when it has them, else from the record (WARC-Dat
 from __future__ import annotations
 
 import codecs
+from html import unescape
 import re
+from dataclasses import replace
 from collections.abc import Iterator
 from typing import IO
 
-from selectolax.lexbor import LexborHTMLParser
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
@@ -24,6 +25,10 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _PUBLISHED_META = ("article:published_time", "og:published_time", "datepublished", "date", "dc.date")
 _HTML_START = (b"<!doctype html", b"<html")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_LANG = re.compile(r"""<html\b[^>]*?\blang\s*=\s*["']?([A-Za-z][\w-]*)""", re.IGNORECASE)
+_META = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""([\w:.-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""")
 
 
 def parse_warc(stream: IO[bytes], max_bytes: int) -> Iterator[Parsed]:
@@ -37,21 +42,25 @@ def parse_warc(stream: IO[bytes], max_bytes: int) -> Iterator[Parsed]:
     """
     records = ArchiveIterator(stream, arc2warc=True)
     number = 0
+    started = False
     try:
         for record in records:
+            started = True
+            parsed = _record(record, max_bytes)
+            # warcio knows a record's offset only once it has read the record to its end.
             number = records.get_record_offset()
-            yield _record(record, number, max_bytes)
+            yield replace(parsed, number=number, where=f"offset {number}")
     except ArchiveLoadFailed as error:
         message = " ".join(str(error).split())
-        if number == 0:
+        if not started:
             raise NotAFeedError("not_a_feed", f"not a WARC/ARC file: {message}") from None
         yield Broken(number, f"offset {number}", "unreadable_record", f"the archive cannot be read on: {message}")
     except (OSError, EOFError, ValueError) as error:
         yield Broken(number, f"offset {number}", "truncated_record", f"the archive ends early: {error}")
 
 
-def _record(record: object, number: int, max_bytes: int) -> Parsed:
-    where = f"offset {number}"
+def _record(record: object, max_bytes: int) -> Parsed:
+    number, where = 0, ""  # set by the caller
     rec_type = getattr(record, "rec_type", "")
     if rec_type != "response":
         return Skipped(number, where, rec_type or "unknown")
@@ -101,19 +110,22 @@ def _encoding(content_type: str, payload: bytes) -> str:
 
 
 def _head(html: str) -> tuple[str | None, str | None, str | None]:
-    """Title, ``<html lang>`` and the publication time a page's head declares; only the head is parsed."""
+    """Title, ``<html lang>`` and the publication time a page's head declares, by pattern over the head only
+    (a parse of the head cost 0.3 ms a page, as much as the rest of the record's mapping)."""
     head = html[:_HEAD_CHARS]
     end = _HEAD_END.search(head)
-    tree = LexborHTMLParser(head[: end.start()] if end else head)
-    title_node = tree.css_first("title")
-    title = title_node.text(strip=True) if title_node is not None else None
-    root = tree.css_first("html")
-    language = (root.attributes.get("lang") or None) if root is not None else None
+    if end is not None:
+        head = head[: end.start()]
+    title_match = _TITLE.search(head)
+    title = " ".join(unescape(title_match.group(1)).split()) if title_match else None
+    lang_match = _LANG.search(head)
+    language = lang_match.group(1).strip() if lang_match else None
     published = None
-    for meta in tree.css("meta"):
-        attributes = meta.attributes
+    for meta in _META.finditer(head):
+        attributes = {name.lower(): value for name, value in _ATTRIBUTE.findall(meta.group(0))}
+        attributes = {name: value.strip("\"'") for name, value in attributes.items()}
         name = (attributes.get("property") or attributes.get("name") or attributes.get("itemprop") or "").lower()
         if name in _PUBLISHED_META and attributes.get("content"):
-            published = attributes["content"]
+            published = unescape(attributes["content"]).strip()
             break
-    return title or None, (language or "").strip() or None, published
+    return title or None, language or None, published or None
