@@ -145,7 +145,7 @@ def read_records(files: list[FeedFile], *, max_bytes: int) -> Iterator[Record]:
             if file.format in {"warc", "arc"}:
                 # warcio's own per-record gunzip is the fastest, but it refuses a crawl gzipped as one stream
                 # rather than one gzip member per record (warcio's example-bad-non-chunked.warc.gz).
-                per_record = not gzipped or _first_member_ends(raw)
+                per_record = not gzipped or _several_members(raw)
                 yield from _crawl(file, raw if per_record else stream, raw, max_bytes)
                 continue
             if file.format in DOCUMENT_FORMATS:
@@ -154,13 +154,13 @@ def read_records(files: list[FeedFile], *, max_bytes: int) -> Iterator[Record]:
                 yield from _lines(file, stream, raw)
 
 
-def _first_member_ends(raw: IO[bytes], probe: int = 1 << 20) -> bool:
-    """Whether the first gzip member of ``raw`` ends within ``probe`` bytes (a WARC's first record is small)."""
+def _several_members(raw: IO[bytes], probe: int = 1 << 20) -> bool:
+    """Whether ``raw`` holds several gzip members, seen within ``probe`` bytes (a WARC's first record is small)."""
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
     with contextlib.suppress(zlib.error):
         inflater.decompress(raw.read(probe))
     raw.seek(0)
-    return inflater.eof
+    return inflater.eof and bool(inflater.unused_data)  # one member holding the whole file reads either way
 
 
 def _lines(file: FeedFile, stream: Iterable[bytes], raw: IO[bytes] | None) -> Iterator[Record]:

@@ -4,7 +4,8 @@ Usage: ``python bench/feeds_bench.py [--items N] [--records N]``.
 Builds, in a temporary directory (never in the repository), an RSS 2.0 file and an Atom 1.0 file from the
 dev items (``../shared/data/dev/dedupe-stream.jsonl``) and a CC-NEWS-like ``.warc.gz`` (one gzip member per
 record, a request and a response per page) from the whole pages of ``article-extraction.jsonl``; then times
-``agents.feeds.read_records`` followed by ``pipeline.decode.decode`` for each. Prints one JSON object: wall-clock and CPU rates (the machine is shared: CPU time is the steadier figure).
+``agents.feeds.read_records`` and the validation replay does, for each. Prints one JSON object: wall-clock and
+CPU rates (the machine is shared: CPU time is the steadier figure).
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-
 from email.utils import parsedate_to_datetime as _email_date
 
 from dateutil import parser as _dateutil

@@ -8,10 +8,10 @@ come from the page's ``<head>`` when it has them, else from the record (WARC-Dat
 from __future__ import annotations
 
 import codecs
-from html import unescape
 import re
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
+from html import unescape
 from typing import IO
 
 from warcio.archiveiterator import ArchiveIterator
