@@ -50,6 +50,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic("alerts"), 1, {**retention(out), "cleanup.policy": "compact,delete"}),
         TopicSpec(settings.topic("deadletter"), 1, retention(settings.deadletter_retention_days)),
         TopicSpec(prepared_topic(settings), settings.dedupe_partitions, retention(settings.raw_retention_days)),
+        # The poller's memory of each feed (agents/poll.py): compacted without time retention, so a feed that
+        # is quiet for months is still not re-published; one partition, read whole when a poller starts.
+        TopicSpec(settings.topic("poll-state"), 1, {"cleanup.policy": "compact"}),
     ]
 
 

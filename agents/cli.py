@@ -64,9 +64,28 @@ def _parser() -> argparse.ArgumentParser:
         help="dedupe window by event time (default: the whole input, however many years it spans)",
     )  # fmt: skip
 
+    poll = commands.add_parser("poll", help="poll feeds over HTTP; publish new entries to raw (live)")
+    poll.add_argument("feeds", metavar="FEEDS.txt", help="one `URL [SOURCE NAME] [INTERVAL]` a line; # comments")
+    poll.add_argument("--once", action="store_true", help="poll every feed once and exit (for cron)")
+    poll.add_argument("--interval", type=_seconds, default=300.0, help="default time between polls (300, 5m, 1h)")
+    poll.add_argument("--max-backoff", type=_seconds, default=3600.0, help="longest wait after errors (1h)")
+    poll.add_argument("--timeout", type=_seconds, default=20.0, help="time for one request, body included (20s)")
+    poll.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest response body (10 MiB)")
+    poll.add_argument("--per-host", type=int, default=2, help="requests at once to one host (2)")
+    poll.add_argument("--port", type=int, default=6067, help="port of /health and /metrics (NEWSFEED_WEB_HOST)")
+
     reprocess = commands.add_parser("reprocess", help="move the worker group on raw to a timestamp")
     reprocess.add_argument("--since", required=True, help="ISO 8601 time (UTC if no zone)")
     return parser
+
+
+def _seconds(text: str) -> float:
+    from pipeline.polling import parse_duration
+
+    value = parse_duration(text)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (300, 90s, 5m, 1h)")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,6 +163,23 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                       max_messages=args.max_messages, idle_timeout=args.timeout, fmt=args.format)
         )  # fmt: skip
         return 0
+    if args.command == "poll":
+        from agents.broker import run_command
+        from agents.fetch import FetchLimits
+        from agents.poll import PollOptions, PollStateMissingError, poll
+
+        if args.max_bytes < 1 or args.per_host < 1:
+            sys.stderr.write("newsfeed: --max-bytes and --per-host must be at least 1\n")
+            return 2
+        options = PollOptions(
+            interval=args.interval, max_backoff=args.max_backoff, port=args.port,
+            limits=FetchLimits(timeout=args.timeout, max_bytes=args.max_bytes, per_host=args.per_host),
+        )  # fmt: skip
+        try:
+            return run_command(settings, poll(settings, args.feeds, once=args.once, options=options))
+        except PollStateMissingError as error:
+            sys.stderr.write(f"newsfeed: {error}\n")
+            return 2
     if args.command == "reprocess":
         from agents.admin import WorkerRunningError, reprocess
         from agents.broker import run_command
