@@ -101,8 +101,7 @@ def resolve(paths: list[str]) -> list[FeedFile]:
 
 def _sniff(name: str, *, strict: bool = True) -> FeedFile:
     try:
-        with _open(name) as stream:
-            head = stream.read(HEAD_BYTES)
+        head = _head(name)
         size = Path(name).stat().st_size
     except OSError as error:
         raise PathError(f"{name}: cannot be read ({error.strerror or error})") from None
@@ -116,13 +115,15 @@ def _sniff(name: str, *, strict: bool = True) -> FeedFile:
         return FeedFile(name, "refused", size, error)
 
 
-def _open(name: str) -> IO[bytes]:
-    raw = Path(name).open("rb")  # noqa: SIM115 - handed to the caller's with-block, maybe wrapped
-    if raw.read(2) == _GZIP_MAGIC:
+def _head(name: str) -> bytes:
+    """The first bytes of a file, decompressed when it is gzip (found by its magic bytes, not its name)."""
+    with Path(name).open("rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    raw.seek(0)
-    return raw
+        if not gzipped:
+            return raw.read(HEAD_BYTES)
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            return stream.read(HEAD_BYTES)
 
 
 def read_records(files: list[FeedFile], *, max_bytes: int) -> Iterator[Record]:

@@ -8,6 +8,7 @@ come from the page's ``<head>`` when it has them, else from the record (WARC-Dat
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -41,15 +42,25 @@ def parse_warc(stream: IO[bytes], max_bytes: int) -> Iterator[Parsed]:
         NotAFeedError: the stream is not WARC/ARC at its start.
     """
     records = ArchiveIterator(stream, arc2warc=True)
-    number = 0
+    number = end = 0
     started = False
     try:
         for record in records:
             started = True
             parsed = _record(record, max_bytes)
+            if _truncated(record):
+                parsed = Broken(0, "", "truncated_record", "the archive ends inside this record")
             # warcio knows a record's offset only once it has read the record to its end.
             number = records.get_record_offset()
+            end = number + records.get_record_length()
             yield replace(parsed, number=number, where=f"offset {number}")
+        if isinstance(stream, io.BufferedReader | io.BytesIO) and started:
+            size = stream.seek(0, io.SEEK_END)
+            stream.seek(end)
+            # warcio stops silently where a record's headers were cut off; record separators are not data.
+            if size > end and stream.read(4096).strip():
+                detail = f"{size - end} bytes after the last complete record cannot be read"
+                yield Broken(end, f"offset {end}", "truncated_record", detail)
     except ArchiveLoadFailed as error:
         message = " ".join(str(error).split())
         if not started:
@@ -57,6 +68,14 @@ def parse_warc(stream: IO[bytes], max_bytes: int) -> Iterator[Parsed]:
         yield Broken(number, f"offset {number}", "unreadable_record", f"the archive cannot be read on: {message}")
     except (OSError, EOFError, ValueError) as error:
         yield Broken(number, f"offset {number}", "truncated_record", f"the archive ends early: {error}")
+
+
+def _truncated(record: object) -> bool:
+    """Read the rest of the record; True when the file ended before its Content-Length (warcio says nothing)."""
+    stream = record.raw_stream  # type: ignore[attr-defined]
+    while stream.read(65_536):
+        pass
+    return int(getattr(stream, "limit", 0)) > 0
 
 
 def _record(record: object, max_bytes: int) -> Parsed:
