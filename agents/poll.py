@@ -178,7 +178,14 @@ class _Poller:
                 await asyncio.wait_for(stop.wait(), delay)
 
 
-async def poll(settings: Settings, feed_list: str, *, once: bool = False, options: PollOptions | None = None) -> int:
+async def poll(
+    settings: Settings,
+    feed_list: str,
+    *,
+    once: bool = False,
+    options: PollOptions | None = None,
+    metrics: PollMetrics | None = None,
+) -> int:
     """Run the poller; with ``once``, poll every feed one time and return.
 
     Returns:
@@ -190,7 +197,7 @@ async def poll(settings: Settings, feed_list: str, *, once: bool = False, option
     """
     options = options or PollOptions()
     specs = read_feed_list(feed_list)
-    metrics = PollMetrics()
+    metrics = metrics or PollMetrics()
     producer = AIOKafkaProducer(
         **client_options(settings), acks="all", enable_idempotence=True, linger_ms=5,
         max_request_size=settings.max_item_bytes * 4,
