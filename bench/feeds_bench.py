@@ -1,6 +1,7 @@
 """Benchmark the feed and crawl readers: parse + map + decode, the path ``newsfeed replay`` takes, no broker.
 
-Usage: ``python bench/feeds_bench.py [--items N] [--records N]``.
+Usage: ``python bench/feeds_bench.py [--items N] [--records N] [--keep DIR]``; with ``--keep`` the generated
+files stay in DIR, for timing ``newsfeed replay`` on them through a broker.
 Builds, in a temporary directory (never in the repository), an RSS 2.0 file and an Atom 1.0 file from the
 dev items (``../shared/data/dev/dedupe-stream.jsonl``) and a CC-NEWS-like ``.warc.gz`` (one gzip member per
 record, a request and a response per page) from the whole pages of ``article-extraction.jsonl``; then times
@@ -130,10 +131,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--records", type=int, default=3_000)
+    parser.add_argument(
+        "--keep", metavar="DIR", default=None, help="write the files there (outside the repo) and keep them"
+    )
     args = parser.parse_args()
     settings = Settings.from_env({})
     items = _items(args.items)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         rss, atom, warc = Path(tmp) / "bench.rss", Path(tmp) / "bench.atom", Path(tmp) / "bench.warc.gz"
         _rss(items, rss)
         _atom(items, atom)
