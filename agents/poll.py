@@ -172,7 +172,12 @@ class _Poller:
         interval = spec.interval or self.options.interval
         failures = 0
         while not stop.is_set():
-            failures = 0 if await self.poll_feed(spec) else failures + 1
+            try:
+                ok = await self.poll_feed(spec)
+            except Exception as error:  # one feed's surprise (a bug) must not stop the others
+                log.exception("poll_feed_crashed", feed=spec.url)
+                ok = self._failed(spec, "internal", repr(error))
+            failures = 0 if ok else failures + 1
             delay = backoff_delay(failures, interval, max(interval, self.options.max_backoff))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)

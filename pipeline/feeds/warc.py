@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from html import unescape
@@ -42,10 +43,17 @@ def parse_warc(stream: IO[bytes], max_bytes: int) -> Iterator[Parsed]:
         NotAFeedError: the stream is not WARC/ARC at its start.
     """
     records = ArchiveIterator(stream, arc2warc=True)
+    iterator = iter(records)
     number = end = 0
     started = False
-    try:
-        for record in records:
+    while True:
+        try:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                break
+            except ValueError as error:  # warcio on headers it cannot read (a Content-Length that is not a number)
+                raise ArchiveLoadFailed(str(error)) from None
             started = True
             parsed = _record(record, max_bytes)
             if _truncated(record):
@@ -53,21 +61,24 @@ def parse_warc(stream: IO[bytes], max_bytes: int) -> Iterator[Parsed]:
             # warcio knows a record's offset only once it has read the record to its end.
             number = records.get_record_offset()
             end = number + records.get_record_length()
-            yield replace(parsed, number=number, where=f"offset {number}")
-        if isinstance(stream, io.BufferedReader | io.BytesIO) and started:
-            size = stream.seek(0, io.SEEK_END)
-            stream.seek(end)
-            # warcio stops silently where a record's headers were cut off; record separators are not data.
-            if size > end and stream.read(4096).strip():
-                detail = f"{size - end} bytes after the last complete record cannot be read"
-                yield Broken(end, f"offset {end}", "truncated_record", detail)
-    except ArchiveLoadFailed as error:
-        message = " ".join(str(error).split())
-        if not started:
-            raise NotAFeedError("not_a_feed", f"not a WARC/ARC file: {message}") from None
-        yield Broken(number, f"offset {number}", "unreadable_record", f"the archive cannot be read on: {message}")
-    except (OSError, EOFError, ValueError) as error:
-        yield Broken(number, f"offset {number}", "truncated_record", f"the archive ends early: {error}")
+        except ArchiveLoadFailed as error:
+            message = " ".join(str(error).split())
+            if not started:
+                raise NotAFeedError("not_a_feed", f"not a WARC/ARC file: {message}") from None
+            detail = f"the archive cannot be read on: {message}"
+            yield Broken(number, f"offset {number}", "unreadable_record", detail)
+            return
+        except (OSError, EOFError, zlib.error) as error:
+            yield Broken(number, f"offset {number}", "truncated_record", f"the archive ends early: {error}")
+            return
+        yield replace(parsed, number=number, where=f"offset {number}")
+    if isinstance(stream, io.BufferedReader | io.BytesIO) and started:
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(end)
+        # warcio stops silently where a record's headers were cut off; record separators are not data.
+        if size > end and stream.read(4096).strip():
+            detail = f"{size - end} bytes after the last complete record cannot be read"
+            yield Broken(end, f"offset {end}", "truncated_record", detail)
 
 
 def _truncated(record: object) -> bool:
