@@ -65,3 +65,11 @@ async def test_replay_dry_run_counts_by_format_and_goes_on_past_broken_entries_a
     assert result["skipped_by_reason"] == {"warcinfo": 1}
     assert result["rejected_by_reason"] == {"not_an_object": 1}
     assert result["refused_files"] == [str(tmp_path / "xxe.xml")]
+
+
+async def test_the_progress_bar_runs_over_feed_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ["rss2.xml", "example.arc", "recovered.xml.gz"]:
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    summary = await replay(Settings.from_env({}), [str(tmp_path)], dry_run=True, progress=True)
+    assert summary.sent == 5
+    assert "replay" in capsys.readouterr().err  # rich drew the bar on stderr
