@@ -15,6 +15,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
 from agents.app import client_options, group_id, prepared_topic
+from agents.broker import start_client
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -49,13 +50,16 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic("alerts"), 1, {**retention(out), "cleanup.policy": "compact,delete"}),
         TopicSpec(settings.topic("deadletter"), 1, retention(settings.deadletter_retention_days)),
         TopicSpec(prepared_topic(settings), settings.dedupe_partitions, retention(settings.raw_retention_days)),
+        # The poller's memory of each feed (agents/poll.py): compacted without time retention, so a feed that
+        # is quiet for months is still not re-published; one partition, read whole when a poller starts.
+        TopicSpec(settings.topic("poll-state"), 1, {"cleanup.policy": "compact"}),
     ]
 
 
 async def create_topics(settings: Settings) -> dict[str, str]:
     """Create every topic that does not exist yet; returns ``{name: "created" | "exists"}``."""
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    await start_client(admin, settings)
     try:
         existing = set(await admin.list_topics())
         result: dict[str, str] = {}
@@ -82,7 +86,7 @@ async def create_topics(settings: Settings) -> dict[str, str]:
 async def describe_topics(settings: Settings) -> list[dict[str, Any]]:
     """Partitions, replication factor and the retention/compaction config of each topic."""
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    await start_client(admin, settings)
     try:
         names = [spec.name for spec in topic_specs(settings)]
         existing = set(await admin.list_topics())
@@ -136,7 +140,7 @@ async def reprocess(settings: Settings, since: datetime) -> dict[int, int | None
     topic = settings.topic("raw")
     groups = [group_id(settings, "all"), group_id(settings, "intake")]
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    await start_client(admin, settings)
     try:
         for name in groups:
             state, members = await _group_state(admin, name)
@@ -171,7 +175,7 @@ async def _group_state(admin: AIOKafkaAdminClient, group: str) -> tuple[str, lis
 async def _has_offsets(settings: Settings, group: str, partitions: list[TopicPartition]) -> bool:
     # A consumer's offset fetch, not the admin client's: aiokafka 0.14 cannot decode Kafka 4's admin reply.
     consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(settings))
-    await consumer.start()
+    await start_client(consumer, settings)
     try:
         return any([await consumer.committed(tp) is not None for tp in partitions])
     finally:
@@ -182,7 +186,7 @@ async def _move_group(
     settings: Settings, group: str, partitions: list[TopicPartition], since: datetime
 ) -> dict[int, int | None]:
     consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(settings))
-    await consumer.start()
+    await start_client(consumer, settings)
     consumer.assign(partitions)  # manual assignment: commits go to the group without joining it
     try:
         found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
@@ -219,7 +223,7 @@ async def check_layout(settings: Settings) -> None:
     other = group_id(settings, "intake" if role == "all" else "all")
     topic = settings.topic("raw")
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    await start_client(admin, settings)
     try:
         _, members = await _group_state(admin, other)
         readers = sum(topic in ConsumerProtocolMemberMetadata.decode(member[3]).subscription for member in members)

@@ -32,10 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="create or describe the topics")
     topics.add_argument("action", choices=["create", "describe"])
 
-    replay = commands.add_parser("replay", help="publish archived items (JSON lines, .gz, directories) to raw")
+    replay = commands.add_parser(
+        "replay",
+        help="publish archived items (JSON lines, RSS/Atom/JSON Feed, WARC/ARC; .gz; directories) to raw",
+    )
     replay.add_argument("paths", nargs="+", metavar="PATH")
     replay.add_argument("--rate", type=float, default=None, help="items per second (default: as fast as possible)")
-    replay.add_argument("--limit", type=int, default=None, help="stop after this many lines")
+    replay.add_argument("--limit", type=int, default=None, help="stop after this many lines, entries or records")
     replay.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
     replay.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     replay.add_argument("--live", action="store_true", help="do not mark the items as replay (they may alert)")
@@ -49,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--format", choices=["json", "pretty"], default="json")
 
     process = commands.add_parser("process", help="run the pipeline offline over files; JSON lines to stdout")
-    process.add_argument("paths", nargs="+", metavar="FILE", help="JSON-lines files, .gz, or - for stdin")
+    process.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE",
+        help="JSON lines, RSS/Atom/JSON Feed, WARC/ARC, .gz, directories, or - (JSON lines on stdin)",
+    )
     process.add_argument("--replay", action="store_true", help="treat the items as a backfill (no alerts)")
     process.add_argument(
         "--explain", action="store_true",
@@ -71,9 +79,28 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=10, help="most results (default 10)")
     search.add_argument("--format", choices=["json", "pretty"], default="pretty")
 
+    poll = commands.add_parser("poll", help="poll feeds over HTTP; publish new entries to raw (live)")
+    poll.add_argument("feeds", metavar="FEEDS.txt", help="one `URL [SOURCE NAME] [INTERVAL]` a line; # comments")
+    poll.add_argument("--once", action="store_true", help="poll every feed once and exit (for cron)")
+    poll.add_argument("--interval", type=_seconds, default=300.0, help="default time between polls (300, 5m, 1h)")
+    poll.add_argument("--max-backoff", type=_seconds, default=3600.0, help="longest wait after errors (1h)")
+    poll.add_argument("--timeout", type=_seconds, default=20.0, help="time for one request, body included (20s)")
+    poll.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest response body (10 MiB)")
+    poll.add_argument("--per-host", type=int, default=2, help="requests at once to one host (2)")
+    poll.add_argument("--port", type=int, default=6067, help="port of /health and /metrics (NEWSFEED_WEB_HOST)")
+
     reprocess = commands.add_parser("reprocess", help="move the worker group on raw to a timestamp")
     reprocess.add_argument("--since", required=True, help="ISO 8601 time (UTC if no zone)")
     return parser
+
+
+def _seconds(text: str) -> float:
+    from pipeline.polling import parse_duration
+
+    value = parse_duration(text)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (300, 90s, 5m, 1h)")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,17 +115,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, fmt)
     if args.command == "process":
         return _dispatch(args, settings)  # offline: no Kafka client, not even imported
+    # Imported here, not at the top: they load aiokafka, which `newsfeed process` does not need.
     from aiokafka.errors import KafkaConnectionError
+
+    from agents.broker import EXIT_UNREACHABLE, BrokerUnreachableError, unreachable
+    from agents.feeds import PathError
 
     try:
         return _dispatch(args, settings)
-    except KafkaConnectionError as error:
-        reason = _refusal(settings)
+    except PathError as error:
+        sys.stderr.write(f"newsfeed: {error}\n")
+        return 2
+    except (BrokerUnreachableError, KafkaConnectionError) as error:
+        reason = _refusal(settings)  # a broker that answered and refused the credentials or the TLS handshake
         if reason is not None:
             sys.stderr.write(f"newsfeed: {reason}\n")
             return 2
-        sys.stderr.write(f"newsfeed: cannot reach the broker at {settings.broker}: {error}\n")
-        return 1
+        message = error if isinstance(error, BrokerUnreachableError) else unreachable(settings, error)
+        sys.stderr.write(f"newsfeed: {message}\n")
+        return EXIT_UNREACHABLE
 
 
 def _refusal(settings: Settings) -> str | None:
@@ -144,27 +179,31 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "topics":
         from agents.admin import create_topics, describe_topics
+        from agents.broker import run_command
 
         if args.action == "create":
-            result = asyncio.run(create_topics(settings))
-            _write(result)
+            _write(run_command(settings, create_topics(settings)))
         else:
-            for row in asyncio.run(describe_topics(settings)):
+            for row in run_command(settings, describe_topics(settings)):
                 _write(row)
         return 0
     if args.command == "replay":
+        from agents.broker import run_command
         from agents.replay import replay
 
-        summary = asyncio.run(
+        summary = run_command(
+            settings,
             replay(settings, args.paths, rate=args.rate, limit=args.limit, dry_run=args.dry_run,
                    progress=False if args.no_progress else None, live=args.live)
         )  # fmt: skip
         _write(summary.as_dict())
-        return 0
+        return 1 if summary.refused_files else 0
     if args.command == "subscribe":
+        from agents.broker import run_command
         from agents.subscribe import subscribe
 
-        asyncio.run(
+        run_command(
+            settings,
             subscribe(settings, args.topic, from_beginning=args.from_beginning, group=args.group,
                       max_messages=args.max_messages, idle_timeout=args.timeout, fmt=args.format)
         )  # fmt: skip
@@ -196,15 +235,33 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write(f"newsfeed: {error}\n")
             return 2
         return 0
+    if args.command == "poll":
+        from agents.broker import run_command
+        from agents.fetch import FetchLimits
+        from agents.poll import PollOptions, PollStateMissingError, poll
+
+        if args.max_bytes < 1 or args.per_host < 1:
+            sys.stderr.write("newsfeed: --max-bytes and --per-host must be at least 1\n")
+            return 2
+        options = PollOptions(
+            interval=args.interval, max_backoff=args.max_backoff, port=args.port,
+            limits=FetchLimits(timeout=args.timeout, max_bytes=args.max_bytes, per_host=args.per_host),
+        )  # fmt: skip
+        try:
+            return run_command(settings, poll(settings, args.feeds, once=args.once, options=options))
+        except PollStateMissingError as error:
+            sys.stderr.write(f"newsfeed: {error}\n")
+            return 2
     if args.command == "reprocess":
         from agents.admin import WorkerRunningError, reprocess
+        from agents.broker import run_command
 
         since = parse_published(args.since)
         if since is None:
             sys.stderr.write(f"newsfeed: cannot read {args.since!r} as a time\n")
             return 2
         try:
-            moves = asyncio.run(reprocess(settings, since.astimezone(UTC)))
+            moves = run_command(settings, reprocess(settings, since.astimezone(UTC)))
         except WorkerRunningError as error:
             sys.stderr.write(f"newsfeed: {error}\n")
             return 1

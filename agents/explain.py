@@ -14,7 +14,8 @@ from typing import IO, Any
 
 import orjson
 
-from agents.feeds import read_lines
+from agents.feeds import resolve
+from agents.offline import items_of
 from pipeline.process import Pipeline
 from pipeline.records import DeadLetter, Origin
 from pipeline.settings import Settings
@@ -70,10 +71,10 @@ def _explain_lines(pipeline: Pipeline, lines: Iterator[tuple[str, int, bytes]]) 
 
 
 def explain(settings: Settings, paths: list[str], out: IO[bytes]) -> int:
-    """Write one explanation JSON line per input line; returns the count."""
+    """Write one explanation JSON line per input item (any format replay reads); returns the count."""
     pipeline = Pipeline.from_settings(settings, items={}, bands={}, fired={})
     count = 0
-    for record in _explain_lines(pipeline, read_lines(paths)):
+    for record in _explain_lines(pipeline, items_of(resolve(paths), settings)):
         out.write(orjson.dumps(record))
         out.write(b"\n")
         count += 1

@@ -11,6 +11,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from agents.app import client_options
+from agents.broker import start_client
 from pipeline.settings import Settings
 
 
@@ -66,9 +67,9 @@ async def subscribe(
         auto_offset_reset="earliest" if from_beginning else "latest",
         **client_options(settings),
     )
+    await start_client(consumer, settings)
     count = 0
     try:
-        await consumer.start()  # inside: a start that failed leaves its client open, and stop closes it
         last = time.monotonic()
         while max_messages is None or count < max_messages:
             wait = 1.0 if idle_timeout is None else max(0.0, min(1.0, idle_timeout - (time.monotonic() - last)))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime as _email_date
 
 from dateutil import parser as _dateutil
 from dateutil import tz as _tz
 
 _MAX_DATE_CHARS = 64
+_RFC2822 = re.compile(
+    r"(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{4}\s+\d{1,2}:\d{2}(?::\d{2})?\s+(?:[+-]\d{4}|GMT|UTC?)\Z"
+)
 # Zone names RFC 2822 allows besides GMT (which dateutil knows), as UTC offsets in hours.
 _RFC2822_ZONES = {"UT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
 
@@ -55,7 +60,8 @@ def parse_published(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         try:
-            parsed = _dateutil.parse(text, tzinfos=_zone)
+            # RSS dates with a numeric or UTC zone: the standard library reads them in ~10 us, dateutil in ~500.
+            parsed = _email_date(text) if _RFC2822.match(text) else _dateutil.parse(text, tzinfos=_zone)
         except (ValueError, OverflowError, TypeError):
             return None
     if parsed.tzinfo is None:

@@ -391,3 +391,40 @@ async def committed_offsets(stack: Stack, group: str, topic: str) -> int:
     finally:
         await admin.close()
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+async def read_topic_to_end(stack: Stack, topic: str) -> list[dict[str, Any]]:
+    """Every message of a topic (short name), read from its beginning to the end offsets it has now.
+
+    Each message is ``{"key", "value", "headers", "partition", "offset"}``, the value decoded from JSON.
+    """
+    name = stack.topic(topic)
+    admin = AIOKafkaAdminClient(**client_options(stack.settings))
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([name])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(name, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(stack.settings))
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        messages: list[dict[str, Any]] = []
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                messages.extend(
+                    {
+                        "key": r.key.decode() if r.key is not None else None,
+                        "value": orjson.loads(r.value) if r.value else None,
+                        "headers": dict(r.headers),
+                        "partition": r.partition,
+                        "offset": r.offset,
+                    }
+                    for r in records
+                )
+    finally:
+        await consumer.stop()
+    return messages
