@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,16 @@ _DAY_SECONDS = 86_400.0
 
 class NewsfeedApp(faust.App):
     """A Faust app with the transport and flow control of ``agents.transport`` (fetch wait, no lost records)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_stop: list[Callable[[], Awaitable[None]]] = []
+        """Run first when the app stops, before Faust waits for every event in flight to be acknowledged."""
+
+    async def on_stop(self) -> None:
+        for hook in self.before_stop:
+            await hook()
+        await super().on_stop()
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)

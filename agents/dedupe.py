@@ -122,6 +122,7 @@ def register(wiring: Wiring) -> Any:
             except Exception as error:  # noqa: BLE001 - never released: read again after the restart
                 await delivery.fail([event], error)
                 return
-            await delivery.ready()
+            if not await delivery.ready():
+                return  # stopping
 
     return dedupe

@@ -90,6 +90,7 @@ class Delivery:
         self._stuck: dict[int, tuple[str, str]] = {}
         self._resumed = asyncio.Event()
         self._resumed.set()
+        self._stopping = False
         self.crash: Callable[[BaseException], Awaitable[None]] | None = None
         """Stops the worker with an error; set by the worker once it runs."""
 
@@ -107,10 +108,14 @@ class Delivery:
             future.set_exception(error)
             return future
 
-    async def ready(self) -> None:
-        """Wait while a delivery is halted: no new work is taken until the broker takes the stuck outputs."""
+    async def ready(self) -> bool:
+        """Wait while a delivery is halted: no new work is taken until the broker takes the stuck outputs.
+
+        Returns False once the worker is stopping: the agent returns, and what it held is read again later.
+        """
         if not self._resumed.is_set():
             await self._resumed.wait()
+        return not self._stopping
 
     async def settle(self, events: Sequence[Any], items: list[Item]) -> None:
         """Release ``events`` for commit once every item's outputs are delivered or dead-lettered."""
@@ -125,10 +130,20 @@ class Delivery:
         if self.crash is not None:
             await self.crash(error)
 
-    async def drain(self) -> None:
-        """Wait for the deliveries in flight (on shutdown, before the last commit)."""
+    async def stop(self, *, within: float) -> None:
+        """On shutdown: wait up to ``within`` seconds for the deliveries in flight, then give up the rest.
+
+        What is given up is not released, so not committed: it is read again after the restart. Agents waiting
+        in ``ready`` are woken to return, or Faust would wait for their events forever before it stops.
+        """
         if self._tasks:
-            await asyncio.wait(list(self._tasks))
+            _, pending = await asyncio.wait(list(self._tasks), timeout=within)
+            if pending:
+                log.warning("deliveries_abandoned", deliveries=len(pending))
+            for task in pending:
+                task.cancel()
+        self._stopping = True
+        self._resumed.set()
 
     async def _settle(self, events: list[Any], items: list[Item]) -> None:
         try:

@@ -159,14 +159,7 @@ def build(settings: Settings) -> Wiring:
         dedupe.register(wiring)
     _pages(wiring)
 
-    @app.on_before_shutdown.connect
-    async def _drain(app: Any, /, *args: Any, **kwargs: Any) -> None:
-        # Deliveries in flight are released before the last commit, or read again after the restart.
-        try:
-            await asyncio.wait_for(wiring.delivery.drain(), timeout=_DRAIN_SECONDS)
-        except TimeoutError:
-            log.warning("delivery_drain_timed_out")
-
+    app.before_stop.append(lambda: delivery.stop(within=_DRAIN_SECONDS))
     return wiring
 
 

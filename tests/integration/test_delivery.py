@@ -176,3 +176,28 @@ async def test_a_refused_dead_letter_halts_the_worker_until_the_cause_is_fixed(
 
 def _prepared(stack: Any) -> str:
     return prepared_topic(stack.settings)
+
+
+async def test_a_halted_worker_stops_on_sigterm_and_its_items_are_redone(make_stack, start_worker, producer) -> None:
+    stack = make_stack()
+    await set_topic_config(stack, "search", SMALL)
+    await set_topic_config(stack, "deadletter", SMALL)
+    worker = start_worker(stack)
+    items = _stories("stop", 3)
+    ids = {item["id"] for item in items}
+    await publish(producer, stack, items)
+    _wait_for(lambda: "delivery_halted" in worker.health(), "the worker reports the halt on /health")
+
+    started = time.monotonic()
+    assert worker.stop() == 0
+    assert time.monotonic() - started < 45, "a halted worker must still stop on SIGTERM"
+    assert any('"deliveries_abandoned"' in line for line in worker.lines)
+    assert await committed_offsets(stack, stack.settings.app_id, _prepared(stack)) == 0
+
+    # The next worker redoes them; with the cause fixed, they are delivered.
+    await set_topic_config(stack, "search", NORMAL)
+    start_worker(stack, "w2")
+    await collect(stack, ["search"], until=_until_ids(ids), within=90.0)
+    result = outcome(await read_to_end(stack, ROUTED))
+    assert result.lost(ids) == set()
+    assert result.on_two_topics() == set()
