@@ -84,6 +84,11 @@ def _stories(tag: str, n: int) -> list[dict[str, Any]]:
     return stories
 
 
+def _key(item: dict[str, Any]) -> str:
+    """The item's id as it comes out: the feed's id scoped by its source."""
+    return f"{item['source']}:{item['id']}"
+
+
 def _until_ids(ids: set[str], topics: set[str] | None = None) -> Any:
     def arrived(messages: list[dict[str, Any]]) -> bool:
         found = {m["key"] for m in messages if topics is None or m["topic"] in topics}
@@ -108,7 +113,7 @@ async def test_refused_outputs_are_dead_lettered_with_the_cause_and_the_original
     worker = start_worker(stack)
     items = _stories("refused", 6)
     await publish(producer, stack, items)
-    ids = {item["id"] for item in items}
+    ids = {_key(item) for item in items}
     await collect(stack, ["deadletter"], until=_until_ids(ids))
 
     messages = await read_to_end(stack, ROUTED)
@@ -116,7 +121,7 @@ async def test_refused_outputs_are_dead_lettered_with_the_cause_and_the_original
     assert result.lost(ids) == set()
     assert result.on_two_topics() == set()
     letters = {m["key"]: m["value"] for m in messages if m["topic"] == "deadletter"}
-    by_id = {item["id"]: item for item in items}
+    by_id = {_key(item): item for item in items}
     for item_id in ids:
         letter = letters[item_id]
         assert letter["reason"] == "output_rejected"
@@ -129,7 +134,7 @@ async def test_refused_outputs_are_dead_lettered_with_the_cause_and_the_original
     await set_topic_config(stack, "search", NORMAL)
     later = _stories("after", 2)
     await publish(producer, stack, later)
-    await collect(stack, ["search"], until=_until_ids({item["id"] for item in later}))
+    await collect(stack, ["search"], until=_until_ids({_key(item) for item in later}))
 
 
 async def test_a_refused_dead_letter_halts_the_worker_until_the_cause_is_fixed(
@@ -140,7 +145,7 @@ async def test_a_refused_dead_letter_halts_the_worker_until_the_cause_is_fixed(
     await set_topic_config(stack, "deadletter", SMALL)
     worker = start_worker(stack, NEWSFEED_COMMIT_INTERVAL_SECONDS="0.5")
     items = _stories("halt", 4)
-    ids = {item["id"] for item in items}
+    ids = {_key(item) for item in items}
     await publish(producer, stack, items)
 
     _wait_for(lambda: "delivery_halted" in worker.health(), "the worker reports the halt on /health")
@@ -184,7 +189,7 @@ async def test_a_halted_worker_stops_on_sigterm_and_its_items_are_redone(make_st
     await set_topic_config(stack, "deadletter", SMALL)
     worker = start_worker(stack)
     items = _stories("stop", 3)
-    ids = {item["id"] for item in items}
+    ids = {_key(item) for item in items}
     await publish(producer, stack, items)
     _wait_for(lambda: "delivery_halted" in worker.health(), "the worker reports the halt on /health")
 
