@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -18,12 +18,10 @@ from agents.app import ChangelogRefusedError, changelog_errors
 from agents.bands import LocalBands
 from agents.delivery import Item
 from agents.logs import bind_item
+from agents.wiring import Wiring
 from pipeline.dedupe import DedupeIndex
-from pipeline.process import Prepared, unpack_batch
+from pipeline.prepared import Prepared, unpack_batch
 from pipeline.records import Message, Origin
-
-if TYPE_CHECKING:
-    from agents.worker import Wiring
 
 log = structlog.get_logger(__name__)
 

@@ -10,19 +10,17 @@ acknowledged the internal message holding its item, or its dead letter (``agents
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from agents.deadline import Deadline, ItemTimeout
 from agents.delivery import Item
 from agents.replay import REPLAY_HEADER
+from agents.wiring import Wiring
 from pipeline.deadletter import dead_letter
-from pipeline.process import Prepared, pack_batch, shard_key
+from pipeline.prepared import Prepared, pack_batch, shard_key
 from pipeline.records import DeadLetter, Origin
-
-if TYPE_CHECKING:
-    from agents.worker import Wiring
 
 log = structlog.get_logger(__name__)
 

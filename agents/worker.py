@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
-import orjson
 import structlog
 from prometheus_client import generate_latest
 
 from agents import dedupe, intake
-from agents.app import NewsfeedApp, Tables, Topics, build_app, declare_tables, declare_topics
-from agents.delivery import Delivery, Item, Send
-from agents.logs import ITEM_CONTEXT
+from agents.app import build_app, declare_tables, declare_topics
+from agents.delivery import Delivery
 from agents.metrics import Metrics
-from pipeline.process import Pipeline, Prepared
-from pipeline.records import DeadLetter, Message
-from pipeline.route import dead_letter_message
+from agents.wiring import Wiring
+from pipeline.process import Pipeline
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -31,82 +24,6 @@ log = structlog.get_logger(__name__)
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 _DRAIN_SECONDS = 10.0
 """How long a stopping worker waits for deliveries in flight; what is left is read again after the restart."""
-
-
-class _Taking:
-    """The context of one message's handling (``Wiring.taking``): a class, as it runs for every message."""
-
-    __slots__ = ("_counted", "_message", "_started", "_timed", "_token")
-
-    def __init__(self, message: Any, counted: Any, timed: Any) -> None:
-        self._message, self._counted, self._timed = message, counted, timed
-
-    def __enter__(self) -> None:
-        message = self._message
-        self._token = ITEM_CONTEXT.set({"topic": message.topic, "partition": message.partition,
-                                        "offset": message.offset})  # fmt: skip
-        self._counted.inc()
-        self._started = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self._timed.observe(time.perf_counter() - self._started)
-        ITEM_CONTEXT.reset(self._token)
-
-
-@dataclass(frozen=True, slots=True)
-class Wiring:
-    """Everything an agent needs, built once per worker."""
-
-    settings: Settings
-    app: NewsfeedApp
-    topics: Topics
-    tables: Tables | None
-    """The dedupe tables; None in an ``intake`` worker."""
-    pipeline: Pipeline
-    metrics: Metrics
-    delivery: Delivery
-    started: threading.Event = field(default_factory=threading.Event)
-    """Set once the worker has recovered its tables and runs its agents."""
-
-    def taking(self, message: Any, stage: str) -> _Taking:
-        """One message's handling by ``stage``: log context bound (and unbound after), counted and timed."""
-        return _Taking(message, self.metrics.items_in.labels(stage), self.metrics.latency.labels(stage))
-
-    async def send_item(self, messages: list[Message], item: Item, *, stage: str) -> Item:
-        """Send an item's output messages; their futures go to ``item``, which is returned."""
-        for message in messages:
-            send = encode(message)
-            item.sends.append(send)
-            item.futures.append(await self.delivery.send(*send))
-            self.metrics.items_out.labels(stage, message.topic).inc()
-        return item
-
-    async def send_dead_letter(self, letter: DeadLetter, *, stage: str) -> Item:
-        """Send a dead letter, counted by reason and logged with the item id when known."""
-        self.metrics.dead_letters.labels(letter.reason).inc()
-        log.warning(
-            "item_dead_lettered", item_id=letter.item_id, reason=letter.reason, stage=letter.stage,
-            detail=letter.detail,
-        )  # fmt: skip
-        message = dead_letter_message(letter, self.settings)
-        return await self.send_item([message], Item([], None, letter.item_id), stage=stage)
-
-    def rejecter(self, prepared: Prepared, *, stage: str) -> Callable[[str, BaseException], Send | None]:
-        """Builds ``prepared``'s ``output_rejected`` dead letter; a refused alert is given up (logged)."""
-        alerts = self.settings.topic("alerts")
-
-        def reject(topic: str, error: BaseException) -> Send | None:
-            if topic == alerts:
-                return None
-            letter = self.pipeline.rejected(prepared, topic, error, datetime.now(UTC), stage=stage)
-            return encode(dead_letter_message(letter, self.settings))
-
-        return reject
-
-
-def encode(message: Message) -> Send:
-    """An output message as the producer sends it."""
-    return message.topic, message.key.encode(), orjson.dumps(message.value)
 
 
 def _producer_send(app: faust.App, metrics: Metrics) -> Callable[[str, bytes, bytes], Awaitable[asyncio.Future[Any]]]:

@@ -25,7 +25,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agents.offline import ARCHIVE_WINDOW_DAYS, offline_pipeline, process_lines
-from pipeline.process import Prepared, StageTimer
+from pipeline.prepared import Prepared
+from pipeline.process import StageTimer
 from pipeline.records import DeadLetter, Origin
 from pipeline.settings import Settings
 

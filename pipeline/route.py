@@ -10,7 +10,7 @@ from pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from pipeline.dedupe import Decision
-    from pipeline.process import Prepared
+    from pipeline.prepared import Prepared
 
 
 def article(prepared: Prepared, decision: Decision) -> Article:

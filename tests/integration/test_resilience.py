@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.app import client_options
 from agents.offline import offline_pipeline
-from pipeline.process import Prepared, pack_batch
+from pipeline.prepared import Prepared, pack_batch
 from pipeline.records import Origin
 from tests.conftest import WIRE_STORY
 from tests.integration.conftest import ROOT, by_topic, collect, publish

@@ -22,7 +22,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from agents.offline import offline_pipeline, process_lines
 from pipeline.deadletter import original_bytes
-from pipeline.process import Pipeline, Prepared
+from pipeline.prepared import Prepared
+from pipeline.process import Pipeline
 from pipeline.records import Article, DeadLetter, Message, Origin
 from pipeline.settings import Settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents.delivery import Item
 from agents.intake import _Batches
-from pipeline.process import shard_key
+from pipeline.prepared import shard_key
 
 
 def _records(drained: list[tuple[str, list[tuple[bytes, Item]]]]) -> list[tuple[str, list[bytes]]]:

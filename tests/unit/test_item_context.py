@@ -11,7 +11,7 @@ import structlog
 
 from agents.logs import bind_item, configure_logging
 from agents.metrics import Metrics
-from agents.worker import _Taking
+from agents.wiring import _Taking
 
 
 @dataclass

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from agents.offline import offline_pipeline
-from pipeline.process import Prepared, pack_batch, unpack_batch
+from pipeline.prepared import Prepared, pack_batch, unpack_batch
 from pipeline.records import Origin
 from pipeline.settings import Settings
 

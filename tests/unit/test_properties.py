@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from agents.offline import offline_pipeline
 from pipeline import _html, _text
-from pipeline.process import Pipeline, Prepared
+from pipeline.prepared import Prepared
+from pipeline.process import Pipeline
 from pipeline.records import Article, DeadLetter, Message, Origin
 from pipeline.route import dead_letter_message
 from pipeline.settings import Settings
