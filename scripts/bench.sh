@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: offline stages, end to end through a local Kafka broker, scaling, memory.
+# `make bench`: offline stages, end to end through a local Kafka broker, scaling, memory; then feed parsing
+# and the search index.
 # Prints the figures with the machine's state and writes bench/results/latest.json (+ latest.txt).
 #
 # The broker: BENCH_KAFKA_PORT if set; else KAFKA_PORT if set to something other than the Makefile's default
@@ -36,3 +37,9 @@ fi
 
 # Bounded: the report keeps to BENCH_BUDGET_S (900 s) by itself; this is the backstop.
 timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1200}" .venv/bin/python bench/report.py
+# Sources and sinks around the pipeline (README "Feeds in", "Search what came out"): feed and crawl parsing
+# rates, replay through the broker, indexing and query times over 100,000 articles.
+echo "== feeds: parse + map + validate, RSS/Atom/WARC (bench/feeds_bench.py) ==" >&2
+timeout --signal=TERM --kill-after=30 600 .venv/bin/python bench/feeds_bench.py
+echo "== search index: indexing and queries over 100,000 articles (bench/index_bench.py) ==" >&2
+timeout --signal=TERM --kill-after=30 900 .venv/bin/python bench/index_bench.py --broker "$BENCH_BROKER"
