@@ -18,11 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from agents.app import client_options
 from agents.offline import offline_pipeline, process_lines
+from agents.readback import read_outputs
 from pipeline.settings import Settings
 
 ROUTED = ("search", "duplicates", "deadletter")
@@ -39,31 +36,6 @@ def expected(settings: Settings, path: Path) -> tuple[Counter[str], set[str]]:
         if short in ROUTED and message.key:
             ids.add(message.key)
     return counts, ids
-
-
-async def read_to_end(settings: Settings) -> list[tuple[str, str | None, Any]]:
-    """Every message of the output topics up to their end offsets now: (short topic, key, value)."""
-    names = [settings.topic(name) for name in (*ROUTED, "alerts")]
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(settings))
-    await consumer.start()
-    out: list[tuple[str, str | None, Any]] = []
-    try:
-        cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call lists partitions
-        partitions = [TopicPartition(name, p) for name in names for p in cluster.partitions_for_topic(name) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        left = {tp for tp, end in ends.items() if end > 0}
-        while left:
-            for tp, records in (await consumer.getmany(*left, timeout_ms=1000)).items():
-                for record in records:
-                    key = record.key.decode() if record.key is not None else None
-                    out.append((record.topic.rsplit(".", 1)[-1], key, orjson.loads(record.value)))
-                if await consumer.position(tp) >= ends[tp]:
-                    left.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
 
 
 def seen(messages: list[tuple[str, str | None, Any]], ids: set[str]) -> Counter[str]:
@@ -91,7 +63,7 @@ async def main() -> int:
     want["on two topics"] = 0
     deadline = time.monotonic() + args.within
     while True:
-        have = seen(await read_to_end(settings), ids)
+        have = seen(await read_outputs(settings, (*ROUTED, "alerts")), ids)
         # More alerts than expected only after earlier runs, whose copies were read in another order.
         if all(have[topic] == count or (topic == "alerts" and have[topic] > count) for topic, count in want.items()):
             sys.stderr.write(f"check: every output the sample must produce is there: {dict(want)}\n")

@@ -40,13 +40,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from agents.admin import create_topics
 from agents.app import client_options
 from agents.offline import offline_pipeline, process_lines
+from agents.readback import read_outputs
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +158,12 @@ def stream(plan: Plan, tag: str) -> list[bytes]:
             if not story["alerting"]:
                 copyable.append(story)
     return lines
+
+
+def unrelated_stories(tag: str, n: int, *, source: str) -> list[dict[str, Any]]:
+    """``n`` stories of random words, none a copy of another, each over 1,000 bytes as an article."""
+    rng = random.Random(tag)
+    return [{**_story(rng, i, tag, alerting=False), "source": source} for i in range(n)]
 
 
 def _sentence(rng: random.Random) -> str:
@@ -447,35 +454,11 @@ async def _faults(
             events.append(f"{at}s worker {name} added")
 
 
-async def _read_to_end(settings: Settings) -> list[tuple[str, str | None, Any]]:
-    names = [settings.topic(name) for name in (*ROUTED, "alerts")]
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(settings))
-    await consumer.start()
-    out: list[tuple[str, str | None, Any]] = []
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = [TopicPartition(name, p) for name in names for p in cluster.partitions_for_topic(name) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        left = {tp for tp, end in ends.items() if end > 0}
-        while left:
-            for tp, records in (await consumer.getmany(*left, timeout_ms=1000, max_records=5000)).items():
-                for record in records:
-                    key = record.key.decode() if record.key is not None else None
-                    out.append((record.topic.rsplit(".", 1)[-1], key, orjson.loads(record.value)))
-                if await consumer.position(tp) >= ends[tp]:
-                    left.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
-
-
 async def _quiet(settings: Settings, want: Expected, within: float) -> None:
     """Wait until every expected id and alert has come out (or ``within`` seconds): the stream has gone quiet."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        messages = await _read_to_end(settings)
+        messages = await read_outputs(settings, (*ROUTED, "alerts"))
         found = {key for topic, key, _ in messages if topic in ROUTED and key}
         alerts = {key for topic, key, _ in messages if topic == "alerts"}
         if want.ids <= found and set(want.alerts) <= alerts:
@@ -511,7 +494,7 @@ async def run(plan: Plan, broker: str, workdir: Path) -> Verdict:
             _publish(settings, lines, plan.rate), _faults(plan, settings, workers, port=port, span=span, events=events)
         )
         await _quiet(settings, want, plan.quiet_timeout)
-        messages = await _read_to_end(settings)
+        messages = await read_outputs(settings, (*ROUTED, "alerts"))
     finally:
         workers.stop()
     return judge(messages, want, time.monotonic() - started, events)
@@ -526,7 +509,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=Plan.rate)
     args = parser.parse_args()
     plan = Plan(items=args.items, kills=args.kills, outage=args.outage, refusal=args.refusal, rate=args.rate)
-    broker = os.environ.get("NEWSFEED_BROKER", f"kafka://127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}")
+    port = os.environ.get("KAFKA_PORT", "9092")
+    broker = os.environ.get("NEWSFEED_TEST_BROKER") or f"kafka://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="newsfeed-chaos-") as workdir:
         verdict = asyncio.run(run(plan, broker, Path(workdir)))
     sys.stdout.write(verdict.report() + "\n")

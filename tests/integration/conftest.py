@@ -25,10 +25,11 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from agents import readback
 from agents.admin import create_topics
 from agents.app import client_options
 from pipeline.settings import Settings
@@ -295,27 +296,8 @@ async def read_to_end(stack: Stack, topics: list[str]) -> list[dict[str, Any]]:
     Tests that claim "exactly once" call this after their items have arrived, so a later second copy or a
     second, different decision would be read too.
     """
-    names = [stack.topic(t) for t in topics]
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(stack.settings))
-    await consumer.start()
-    messages: list[dict[str, Any]] = []
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = [TopicPartition(name, p) for name in names for p in cluster.partitions_for_topic(name) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        left = {tp for tp, end in ends.items() if end > 0}
-        while left:
-            batch = await consumer.getmany(*left, timeout_ms=1000)
-            for tp, records in batch.items():
-                for record in records:
-                    messages.append(_decoded(record))
-                if await consumer.position(tp) >= ends[tp]:
-                    left.discard(tp)
-    finally:
-        await consumer.stop()
-    return messages
+    records = await readback.read_to_end(stack.settings, [stack.topic(t) for t in topics])
+    return [_decoded(record) for record in records]
 
 
 def _decoded(record: Any) -> dict[str, Any]:
@@ -398,33 +380,13 @@ async def read_topic_to_end(stack: Stack, topic: str) -> list[dict[str, Any]]:
 
     Each message is ``{"key", "value", "headers", "partition", "offset"}``, the value decoded from JSON.
     """
-    name = stack.topic(topic)
-    admin = AIOKafkaAdminClient(**client_options(stack.settings))
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([name])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(name, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(stack.settings))
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        messages: list[dict[str, Any]] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                messages.extend(
-                    {
-                        "key": r.key.decode() if r.key is not None else None,
-                        "value": orjson.loads(r.value) if r.value else None,
-                        "headers": dict(r.headers),
-                        "partition": r.partition,
-                        "offset": r.offset,
-                    }
-                    for r in records
-                )
-    finally:
-        await consumer.stop()
-    return messages
+    return [
+        {
+            "key": r.key.decode() if r.key is not None else None,
+            "value": orjson.loads(r.value) if r.value else None,
+            "headers": dict(r.headers),
+            "partition": r.partition,
+            "offset": r.offset,
+        }
+        for r in await readback.read_to_end(stack.settings, [stack.topic(topic)])
+    ]

@@ -6,7 +6,6 @@ below an article's size. Every check reads the topics to their end offsets.
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
@@ -14,6 +13,7 @@ import orjson
 import pytest
 
 from agents.app import prepared_topic
+from tests.chaos import unrelated_stories
 from tests.integration.conftest import (
     _run_sync,
     collect,
@@ -31,57 +31,9 @@ SMALL = {"max.message.bytes": "1000"}
 NORMAL = {"max.message.bytes": "8388608"}
 
 
-_WORDS = [
-    "harbour",
-    "council",
-    "budget",
-    "river",
-    "school",
-    "bridge",
-    "festival",
-    "market",
-    "railway",
-    "hospital",
-    "election",
-    "museum",
-    "factory",
-    "orchard",
-    "library",
-    "stadium",
-    "airport",
-    "farmers",
-    "union",
-    "court",
-    "ministry",
-    "vaccine",
-    "drought",
-    "harvest",
-    "tunnel",
-    "reactor",
-    "satellite",
-    "glacier",
-    "forest",
-    "village",
-    "province",
-    "senator",
-    "mayor",
-    "teachers",
-    "nurses",
-    "miners",
-    "pilots",
-    "bakers",
-]
-
-
 def _stories(tag: str, n: int) -> list[dict[str, Any]]:
-    """``n`` unrelated stories (random words), each of them over 1,000 bytes as an article."""
-    rng = random.Random(tag)
-    stories = []
-    for i in range(n):
-        sentences = [" ".join(rng.choice(_WORDS) for _ in range(12)).capitalize() + "." for _ in range(14)]
-        body = f"Report {i} of {tag}. " + " ".join(sentences)
-        stories.append({"id": f"{tag}-{i}", "source": "wire", "title": f"Report {i} of {tag}", "body": body})
-    return stories
+    """``n`` unrelated stories, each of them over 1,000 bytes as an article."""
+    return unrelated_stories(tag, n, source="wire")
 
 
 def _key(item: dict[str, Any]) -> str:
