@@ -146,11 +146,11 @@ def _refusal(settings: Settings) -> str | None:
 async def _before_worker(settings: Settings) -> None:
     """Wait for the broker, refuse to run beside the other layout, and start where it stands."""
     from agents.admin import check_layout
-    from agents.startup import follow_other_layout, wait_for_broker
+    from agents.startup import follow_other_layout, patiently, wait_for_broker
 
     await wait_for_broker(settings)
-    await check_layout(settings)
-    await follow_other_layout(settings)
+    await patiently(lambda: check_layout(settings), "layout_check")
+    await patiently(lambda: follow_other_layout(settings), "follow_other_layout")
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

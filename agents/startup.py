@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -11,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     AuthenticationFailedError,
     AuthenticationMethodNotSupported,
+    KafkaError,
     SaslAuthenticationFailed,
 )
 
@@ -19,6 +23,7 @@ from agents.app import client_options, group_id
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 _CREDENTIAL_ERRORS = (AuthenticationFailedError, AuthenticationMethodNotSupported, SaslAuthenticationFailed)
 
@@ -58,6 +63,22 @@ async def wait_for_broker(settings: Settings, *, first: float = 1.0, most: float
                 await admin.close()
         await asyncio.sleep(pause)
         pause = min(pause * 2, most)
+
+
+async def patiently(step: Callable[[], Awaitable[T]], what: str, *, within: float = 60.0) -> T | None:
+    """Run a start-up step, again while the broker answers with a retriable error (a fresh broker has no group
+    coordinator for a few seconds); after ``within`` seconds, or on another broker error, log and go on."""
+    pause = 0.5
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await step()
+        except KafkaError as error:
+            if not getattr(error, "retriable", False) or time.monotonic() + pause > deadline:
+                log.warning("startup_step_skipped", step=what, error=repr(error))
+                return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5.0)
 
 
 async def follow_other_layout(settings: Settings) -> dict[int, int]:
