@@ -12,6 +12,7 @@ import pytest
 import structlog
 from hypothesis import settings as hypothesis_settings
 
+from pipeline.decode import source_scope
 from pipeline.settings import Settings
 
 # CI explores the same examples every run (a failure found once is kept by the example database locally).
@@ -73,3 +74,10 @@ def encode() -> Callable[[dict[str, Any]], bytes]:
 def settings() -> Settings:
     """Default settings, not read from the environment."""
     return Settings.from_env({})
+
+
+def key_of(item: dict[str, Any]) -> str:
+    """The id (and key) an input item with a feed id comes out under: scoped by its source, as
+    ``pipeline.decode`` does (``tests/unit/test_decode.py`` pins the rule itself)."""
+    scope = source_scope(item.get("source"))
+    return f"{scope}:{item['id']}" if scope else str(item["id"])

@@ -33,6 +33,7 @@ from agents import readback
 from agents.admin import create_topics
 from agents.app import client_options
 from pipeline.settings import Settings
+from tests.conftest import key_of
 
 ROOT = Path(__file__).resolve().parents[2]
 NEWSFEED = Path(sys.executable).with_name("newsfeed")
@@ -279,7 +280,7 @@ async def publish_in_order(producer: AIOKafkaProducer, stack: Stack, items: list
     """
     for item in items:
         await publish(producer, stack, [item])
-        key = str(item["id"])
+        key = key_of(item)
         await collect(
             stack, ["search", "duplicates", "deadletter"], until=lambda ms, key=key: any(m["key"] == key for m in ms)
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.conftest import SAMPLE_FEED
+from tests.conftest import SAMPLE_FEED, key_of
 from tests.integration.conftest import by_topic, collect, publish, publish_in_order
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ async def test_seed_is_cleaned_copy_is_a_duplicate_bad_json_is_dead_lettered(
         ),
     )
     [article] = by_topic(messages, "search")
-    assert article["key"] == seed["id"]
+    assert article["key"] == key_of(seed)
     body = article["value"]["body"]
     for junk in JUNK_LINES:
         assert junk not in body
@@ -50,8 +50,8 @@ async def test_seed_is_cleaned_copy_is_a_duplicate_bad_json_is_dead_lettered(
     jsonschema.validate(article["value"], _schema("article"))
 
     [duplicate] = by_topic(messages, "duplicates")
-    assert duplicate["key"] == "copy-of-seed"
-    assert duplicate["value"]["duplicate_of"] == seed["id"]
+    assert duplicate["key"] == key_of(copy)
+    assert duplicate["value"]["duplicate_of"] == key_of(seed)
     assert duplicate["value"]["cluster_id"] == article["value"]["cluster_id"]
     jsonschema.validate(duplicate["value"], _schema("article"))
 

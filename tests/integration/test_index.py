@@ -244,11 +244,11 @@ async def test_the_worker_s_output_is_searchable(make_stack, start_worker, produ
     original = {"id": "wire-1", "source": "Test Wire", "title": "Trade talks end without deal", "body": WIRE_STORY}
     copy = {**original, "id": "wire-2", "source": "Copy Desk", "url": "https://copies.example.com/wire-2"}
     await publish(producer, stack, [original])
-    await collect(stack, ["search"], until=lambda ms: any(m["key"] == "wire-1" for m in ms))
+    await collect(stack, ["search"], until=lambda ms: any(m["key"] == "test wire:wire-1" for m in ms))
     await publish(producer, stack, [copy])
     wait_for_index(indexer, lambda index: index.count("story") == 1 and index.count("copy") == 1)
     [hit] = search(stack, indexer, "semiconductor tariffs", "--tag", "trade", "--source", "test wire")
-    assert hit["id"] == "wire-1"
+    assert hit["id"] == "test wire:wire-1"
     assert hit["copies"] == 1
     assert hit["also_published_by"][0]["source"] == "Copy Desk"
 

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.app import client_options
-from tests.conftest import SAMPLE_FEED, WIRE_STORY
+from tests.conftest import SAMPLE_FEED, WIRE_STORY, key_of
 from tests.integration.conftest import NEWSFEED, Stack, by_topic, collect, publish
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ async def test_replaying_a_file_twice_changes_nothing_downstream(make_stack, sta
     feed = tmp_path / "archive.jsonl.gz"
     with gzip.open(feed, "wb") as out:
         out.write(SAMPLE_FEED.read_bytes() + b"not json at all\n")
-    ids = {json.loads(line)["id"] for line in SAMPLE_FEED.read_text().splitlines()}
+    ids = {key_of(json.loads(line)) for line in SAMPLE_FEED.read_text().splitlines()}
 
     summary = json.loads(cli(stack, "replay", "--no-progress", str(feed)).stdout)
     assert summary["sent"] == len(ids)
@@ -81,9 +81,9 @@ async def test_a_live_alert_is_not_raised_again_by_a_replay(make_stack, start_wo
     seed = json.loads(SAMPLE_FEED.read_text().splitlines()[0])
     copy = {**seed, "id": "seed-copy", "source": "Elsewhere"}
     await publish(producer, stack, [seed])
-    await collect(stack, ["search"], until=lambda ms: seed["id"] in _routed(ms))
+    await collect(stack, ["search"], until=lambda ms: key_of(seed) in _routed(ms))
     await publish(producer, stack, [copy])
-    live = await collect(stack, [*ROUTED, "alerts"], until=lambda ms: _routed(ms) >= {seed["id"], "seed-copy"})
+    live = await collect(stack, [*ROUTED, "alerts"], until=lambda ms: _routed(ms) >= {key_of(seed), key_of(copy)})
     alerts = by_topic(live, "alerts")
     assert alerts
     assert len({a["value"]["rule"] for a in alerts}) == len(alerts), "one alert per rule for the story and its copy"
@@ -144,13 +144,13 @@ async def test_subscribe_prints_json_lines_and_pretty_lines(make_stack, start_wo
     stack = make_stack()
     start_worker(stack)
     await publish(producer, stack, [{"id": "sub-1", "title": "Trade talks end", "source": "Wire", "body": WIRE_STORY}])
-    await collect(stack, ["search"], until=lambda ms: "sub-1" in _routed(ms))
+    await collect(stack, ["search"], until=lambda ms: "wire:sub-1" in _routed(ms))
 
     out = cli(stack, "subscribe", "search", "--from-beginning", "--max-messages", "1", "--timeout", "30").stdout
     [line] = out.splitlines()
     message = json.loads(line)
     assert message["topic"] == stack.topic("search")
-    assert message["key"] == "sub-1"
+    assert message["key"] == "wire:sub-1"
     assert message["value"]["title"] == "Trade talks end"
 
     pretty = cli(stack, "subscribe", "search", "--from-beginning", "--timeout", "5", "--format", "pretty").stdout

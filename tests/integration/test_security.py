@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from pipeline.settings import Settings
+from tests.conftest import key_of
 from tests.integration.conftest import NEWSFEED, ROOT, Stack, Worker, _free_port
 
 pytestmark = pytest.mark.integration
@@ -135,7 +136,7 @@ def test_an_item_replayed_over_sasl_ssl_comes_out_on_search_through_a_secured_wo
         worker.stop()
     assert subscribed[1].strip(), f"nothing came out on search within 60 s:\n{worker.tail()}"
     article = orjson.loads(subscribed[1].splitlines()[0])
-    assert article["key"] == item_id
+    assert article["key"] == key_of(make_item(id=item_id))
     assert article["value"]["replay"] is True
     assert article["value"]["title"] == "Trade talks end without deal"
 
