@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.replay import REPLAY_HEADER
+from tests.conftest import key_of
 from tests.integration.conftest import NEWSFEED, Stack, collect, read_topic_to_end
 
 pytestmark = pytest.mark.integration
@@ -38,11 +39,12 @@ async def test_feed_files_and_an_arc_crawl_flow_through_replay_and_the_worker(
     raw = await read_topic_to_end(stack, "raw")
     assert len(raw) == 10
     assert all(m["headers"].get(REPLAY_HEADER) == b"1" for m in raw)
-    ids = {m["key"] for m in raw}
-    assert {"wire-2024-0001", "tag:blog.example.co.uk,2024:1", "j-1", "http://arc.example.com/page"} <= ids
+    feed_ids = {m["key"] for m in raw}
+    assert {"wire-2024-0001", "tag:blog.example.co.uk,2024:1", "j-1", "http://arc.example.com/page"} <= feed_ids
+    ids = {key_of(m["value"]) for m in raw}  # they come out scoped by their feed's source
     out = await collect(stack, ROUTED, until=lambda ms: {m["key"] for m in ms} >= ids)
-    articles = {m["key"]: m["value"] for m in out if m["topic"] in {"search", "duplicates"}}
-    assert set(articles) == ids  # nothing dead-lettered: every mapped entry is a valid raw item
+    articles = {m["value"]["feed_id"]: m["value"] for m in out if m["topic"] in {"search", "duplicates"}}
+    assert set(articles) == feed_ids  # nothing dead-lettered: every mapped entry is a valid raw item
     wire = articles["wire-2024-0001"]
     assert wire["published_at"] == "2024-01-01T10:00:00Z"  # RFC 2822 pubDate, in UTC
     assert wire["url"] == "https://wire.example.com/world/taiwan-talks"  # tracking parameter removed
