@@ -429,9 +429,12 @@ async def _faults(
         faults.append("add")
     rng.shuffle(faults)
     started = time.monotonic()
-    gap = span / (len(faults) + 1)
+    # Spread over the stream and the time the outage and the refusal themselves take; never two at once.
+    gap = (span + plan.outage + plan.refusal) / (len(faults) + 1)
+    last = started
     for n, fault in enumerate(faults, 1):
-        await asyncio.sleep(max(0.0, started + n * gap * rng.uniform(0.7, 1.0) - time.monotonic()))
+        target = max(started + n * gap * rng.uniform(0.8, 1.0), last + gap * 0.5)
+        await asyncio.sleep(max(0.0, target - time.monotonic()))
         at = round(time.monotonic() - started, 1)
         if fault == "kill":
             name = rng.choice(workers.alive() or list(workers.procs))
@@ -452,6 +455,7 @@ async def _faults(
             name = f"w{len(workers.procs) + 1}"
             workers.start(name)
             events.append(f"{at}s worker {name} added")
+        last = time.monotonic()
 
 
 async def _quiet(settings: Settings, want: Expected, within: float) -> None:
