@@ -9,6 +9,7 @@ message is released for commit once every output of every item in it was acknowl
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from agents.logs import bind_item
 from agents.wiring import Wiring
 from pipeline.dedupe import DedupeIndex
 from pipeline.prepared import Prepared, unpack_batch
-from pipeline.records import Message, Origin
+from pipeline.records import DeadLetter, Message, Origin
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,9 @@ def register(wiring: Wiring) -> Any:
                 log.exception("settle_failed")
                 return await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe"), []
             article = messages[0].value
+            if isinstance(article, DeadLetter):  # its outputs were refused before: dead-lettered again
+                log.warning("item_dead_lettered", item_id=article.item_id, reason=article.reason, again=True)
+                return Item([], None, prepared.item.id), messages
             if article.duplicate_of:
                 metrics.duplicates.labels(article.duplicate_kind).inc()
             for tag in article.tags:
@@ -93,7 +97,17 @@ def register(wiring: Wiring) -> Any:
                     log.info("alert_raised", item_id=article.id, alert_id=out.key, rule=out.value.rule)
             ingested = datetime.fromisoformat(prepared.ingested_at).timestamp()
             metrics.latency.labels("end_to_end").observe(max(0.0, time.time() - ingested))
-            return Item([], wiring.rejecter(prepared, stage="dedupe"), prepared.item.id), messages
+            item = Item([], wiring.rejecter(prepared, stage="dedupe"), prepared.item.id, remember=remember(prepared))
+            return item, messages
+
+    def remember(prepared: Prepared) -> Callable[[bytes], Awaitable[None]]:
+        async def rejected(letter: bytes) -> None:
+            # Runs in the settle task, whose context holds this event: the record goes to its partition.
+            pipeline.remember_rejected(prepared.item.id, letter)
+            for error in await changelog_errors(tables):
+                raise ChangelogRefusedError(error)
+
+        return rejected
 
     async def handle(event: Any) -> None:
         """Decide a batch of prepared items, then send their outputs once the decisions are in the changelog."""

@@ -68,6 +68,9 @@ class Item:
     item_id: str | None = None
     futures: list[asyncio.Future[Any]] = field(default_factory=list)
     """The first attempt's futures; an intake batch's one future is shared by all its items."""
+    remember: Callable[[bytes], Awaitable[None]] | None = None
+    """Records the item's ``output_rejected`` dead letter (its value) durably, so that the item read again
+    after a crash goes to the dead letter again and not to a second topic; awaited before the item is done."""
 
 
 class Delivery:
@@ -176,6 +179,8 @@ class Delivery:
                     log.error("output_dropped", item_id=item.item_id, topic=topic, error=repr(error))
                     break
                 refused = await self._resend([letter])
+                if not refused and item.remember is not None:
+                    await item.remember(letter[2])
                 if not refused:
                     self._metrics.dead_letters.labels("output_rejected").inc()
                     log.warning("item_dead_lettered", item_id=item.item_id, reason="output_rejected", topic=topic,

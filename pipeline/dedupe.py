@@ -88,7 +88,7 @@ class DedupeIndex(IndexState):
         max_candidates: int = 32,
         expire_batch: int = 256,
         derived_bands: bool = False,
-        on_expire: Callable[[str], None] | None = None,
+        on_expire: Callable[[str, bool], None] | None = None,
     ) -> None:
         """Open an index over ``items`` and ``bands``; an empty pair of stores is an empty index.
 
@@ -107,8 +107,8 @@ class DedupeIndex(IndexState):
             expire_batch: entries expired at most per ``decide()`` call.
             derived_bands: ``bands`` is a local, non-durable store kept in step with ``items`` by a marker
                 and rebuilt by ``sync_bands``.
-            on_expire: called with the id of each story root (a unique item) as its entry expires, so state
-                kept per story (the alerts fired) leaves with it.
+            on_expire: called with the id of each item as its entry expires, and whether it was a story root
+                (a unique item), so state kept per item or story (alerts fired, refused outputs) leaves with it.
         """
         if window <= timedelta(0):
             raise ValueError("window must be positive")

@@ -156,7 +156,7 @@ class IndexState:
     _flush: Callable[[], None] | None
     _batching: bool
     _unsaved: bytes | None
-    _on_expire: Callable[[str], None] | None
+    _on_expire: Callable[[str, bool], None] | None
 
     def _band_keys(self, fp: Fingerprint) -> list[str]:
         raise NotImplementedError  # the matching rules' (pipeline.dedupe)
@@ -334,8 +334,8 @@ class IndexState:
         if entry is None:
             return
         del self._items[f"e:{serial:x}"]
-        if entry.kind == 0 and self._on_expire is not None:
-            self._on_expire(entry.item_id)
+        if self._on_expire is not None:
+            self._on_expire(entry.item_id, entry.kind == 0)
         mine = _u32(serial)
         for key in ("d:" + entry.item_id, "x:" + entry.exact.hex()):
             if self._derived_store.get(key) == mine:

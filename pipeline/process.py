@@ -17,6 +17,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from pipeline.alerts import Rule, default_rules_path, evaluate, forget, load_rules
 from pipeline.clean import clean
 from pipeline.dates import isoformat, parse_published
@@ -26,11 +28,14 @@ from pipeline.dedupe import DedupeIndex
 from pipeline.fingerprint import fingerprint
 from pipeline.prepared import Prepared
 from pipeline.records import DeadLetter, Origin
-from pipeline.route import route
+from pipeline.route import dead_letter_message, route
 from pipeline.settings import Settings
 from pipeline.tag import Tagger
 
 Store = MutableMapping[str, bytes]
+_REJECTED = "#rejected:"
+"""Key prefix, in the ``fired`` ledger, of the dead letters of items whose outputs were refused (no rule id
+starts with ``#``)."""
 _FUTURE_ALLOWANCE = timedelta(days=1)
 
 
@@ -126,8 +131,14 @@ class Pipeline:
             self.items, bands, window=self.settings.dedupe_window, derived_bands=derived, on_expire=self._forget
         )
 
-    def _forget(self, cluster_id: str) -> None:
-        forget(self.rules, self.fired, cluster_id)
+    def remember_rejected(self, item_id: str, letter: bytes) -> None:
+        """Keep the ``output_rejected`` dead letter of ``item_id`` (its JSON) while the item's entry lives."""
+        self.fired[_REJECTED + item_id] = letter
+
+    def _forget(self, item_id: str, root: bool) -> None:
+        self.fired.pop(_REJECTED + item_id, None)
+        if root:
+            forget(self.rules, self.fired, item_id)
 
     def settle(self, prepared: Prepared, now: datetime, index: DedupeIndex | None = None) -> list[Any]:
         """Dedupe, raise alerts and route one prepared item; returns the output messages.
@@ -143,6 +154,10 @@ class Pipeline:
         decision = index.decide(prepared.item.id, prepared.fingerprint, event_time)
         if timer:
             timer.lap("dedupe")
+        rejected = self.fired.get(_REJECTED + prepared.item.id)
+        if rejected is not None:  # read again after its output was refused: dead-lettered again, as before
+            letter = DeadLetter(**orjson.loads(rejected))
+            return [dead_letter_message(letter, self.settings)]
         alerts = evaluate(
             self.rules,
             item_id=prepared.item.id,
