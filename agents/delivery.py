@@ -178,9 +178,9 @@ class Delivery:
                 if letter is None:
                     log.error("output_dropped", item_id=item.item_id, topic=topic, error=repr(error))
                     break
-                refused = await self._resend([letter])
-                if not refused and item.remember is not None:
+                if item.remember is not None:  # first, so that no crash can leave the letter sent but forgotten
                     await item.remember(letter[2])
+                refused = await self._resend([letter])
                 if not refused:
                     self._metrics.dead_letters.labels("output_rejected").inc()
                     log.warning("item_dead_lettered", item_id=item.item_id, reason="output_rejected", topic=topic,

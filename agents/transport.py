@@ -277,9 +277,14 @@ class _Consumer(faust_aiokafka.Consumer):
                 if not (active_partitions is None or tp in active_partitions or tp in self._buffered_partitions):
                     cut.add(tp)
                     continue
+                try:
+                    highwater = self.highwater(tp)
+                except IllegalStateError:  # revoked while this batch was drained: its new owner reads it
+                    cut.add(tp)
+                    continue
                 left[tp].pop(0)
                 self._before_yield(tp, record.offset)
-                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                self.app.monitor.track_tp_end_offset(tp, highwater)
                 yield tp, self._to_message(tp, record)
         finally:
             if not self.should_stop:

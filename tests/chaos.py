@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -362,6 +363,14 @@ class _Workers:
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
 
+    def revive(self, events: list[str], started: float) -> None:
+        """Restart the workers that exited by themselves (a crash stops a worker with an error, for this)."""
+        for name, proc in list(self.procs.items()):
+            code = proc.poll()
+            if code is not None and code != -signal.SIGKILL:
+                events.append(f"{round(time.monotonic() - started, 1)}s {name} exited with {code} (restarted)")
+                self.start(name)
+
     def alive(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is None]
 
@@ -434,7 +443,9 @@ async def _faults(
     last = started
     for n, fault in enumerate(faults, 1):
         target = max(started + n * gap * rng.uniform(0.8, 1.0), last + gap * 0.5)
-        await asyncio.sleep(max(0.0, target - time.monotonic()))
+        while time.monotonic() < target:
+            workers.revive(events, started)
+            await asyncio.sleep(min(1.0, max(0.0, target - time.monotonic())))
         at = round(time.monotonic() - started, 1)
         if fault == "kill":
             name = rng.choice(workers.alive() or list(workers.procs))
@@ -458,10 +469,11 @@ async def _faults(
         last = time.monotonic()
 
 
-async def _quiet(settings: Settings, want: Expected, within: float) -> None:
+async def _quiet(settings: Settings, want: Expected, within: float, revive: Callable[[], None]) -> None:
     """Wait until every expected id and alert has come out (or ``within`` seconds): the stream has gone quiet."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        revive()
         messages = await read_outputs(settings, (*ROUTED, "alerts"))
         found = {key for topic, key, _ in messages if topic in ROUTED and key}
         alerts = {key for topic, key, _ in messages if topic == "alerts"}
@@ -497,7 +509,7 @@ async def run(plan: Plan, broker: str, workdir: Path) -> Verdict:
         await asyncio.gather(
             _publish(settings, lines, plan.rate), _faults(plan, settings, workers, port=port, span=span, events=events)
         )
-        await _quiet(settings, want, plan.quiet_timeout)
+        await _quiet(settings, want, plan.quiet_timeout, lambda: workers.revive(events, started))
         messages = await read_outputs(settings, (*ROUTED, "alerts"))
     finally:
         workers.stop()
