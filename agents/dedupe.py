@@ -79,7 +79,9 @@ def register(wiring: Wiring) -> Any:
                 return await wiring.send_dead_letter(letter, stage="dedupe"), []
             bind_item(item_id=prepared.item.id)
             try:
-                messages = pipeline.settle(prepared, now, index_for(message.partition))
+                index = index_for(message.partition)
+                again = index.knows(prepared.item.id)
+                messages = pipeline.settle(prepared, now, index)
             except Exception as error:
                 log.exception("settle_failed")
                 return await wiring.send_dead_letter(pipeline.fail(prepared, error, now), stage="dedupe"), []
@@ -97,6 +99,10 @@ def register(wiring: Wiring) -> Any:
                     log.info("alert_raised", item_id=article.id, alert_id=out.key, rule=out.value.rule)
             ingested = datetime.fromisoformat(prepared.ingested_at).timestamp()
             metrics.latency.labels("end_to_end").observe(max(0.0, time.time() - ingested))
+            if again:
+                # Read again: its first outputs may be out already, so a refusal now must not send it to the
+                # dead letter as well; it waits, halted, until the broker takes them (agents.delivery).
+                return Item([], None, prepared.item.id), messages
             item = Item([], wiring.rejecter(prepared, stage="dedupe"), prepared.item.id, remember=remember(prepared))
             return item, messages
 

@@ -64,7 +64,8 @@ class Item:
     """The item's own outputs, each sent alone when a first attempt is retried."""
     reject: Callable[[str, BaseException], Send | None] | None
     """Builds the item's ``output_rejected`` dead letter from the refusing topic and error (None from it: that
-    output is given up, logged as ``output_dropped``); None for a dead letter itself."""
+    output is given up, logged as ``output_dropped``). None for a dead letter itself, and for an item read
+    again (its first outputs may be out): a refusal then halts and retries, so no id reaches two topics."""
     item_id: str | None = None
     futures: list[asyncio.Future[Any]] = field(default_factory=list)
     """The first attempt's futures; an intake batch's one future is shared by all its items."""

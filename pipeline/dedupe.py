@@ -282,6 +282,10 @@ class DedupeIndex(IndexState):
         text = base64.b64encode(buf.tobytes()).decode("ascii")
         return [text[i : i + 12] for i in range(0, len(text), 12)]
 
+    def knows(self, item_id: str) -> bool:
+        """True when ``item_id`` has a decision already: it is read again (a redelivery or a replay)."""
+        return self._prior(item_id) is not None
+
     def _prior(self, item_id: str) -> _Entry | None:
         raw = self._derived_store.get("d:" + item_id)
         if raw is None:
