@@ -57,7 +57,8 @@ async def test_each_entry_is_published_once_across_polls_and_restarts(
         # Each call is a new poller: it reads what was published from <prefix>.poll-state, as after a restart.
         assert await poll(stack.settings, feeds, once=True) == 0
         first = await read_topic_to_end(stack, "raw")
-        assert sorted(m["key"] for m in first) == ["a-1", "a-2", "a-3"]
+        assert sorted(m["value"]["id"] for m in first) == ["a-1", "a-2", "a-3"]
+        assert all(m["key"] == f"local desk:{m['value']['id']}" for m in first)  # keyed by the scoped id
         assert all(REPLAY_HEADER not in m["headers"] for m in first)  # live items: they may alert
         assert {m["value"]["source"] for m in first} == {"Local Desk"}  # the list's name over the feed's title
         assert first[0]["value"]["body"].startswith("Body of story")
@@ -65,7 +66,7 @@ async def test_each_entry_is_published_once_across_polls_and_restarts(
         server.replies["/feed.xml"] = Reply(rss("a-2", "a-3", "a-4"))  # a-1 dropped off, a-4 new
         assert await poll(stack.settings, feeds, once=True) == 0
         assert await poll(stack.settings, feeds, once=True) == 0  # unchanged: nothing more
-    keys = sorted(m["key"] for m in await read_topic_to_end(stack, "raw"))
+    keys = sorted(m["value"]["id"] for m in await read_topic_to_end(stack, "raw"))
     assert keys == ["a-1", "a-2", "a-3", "a-4"]
     assert len(server.requests) == 3
 
@@ -80,7 +81,7 @@ async def test_304_publishes_nothing_and_counts_as_success(make_stack: Callable[
         assert await poll(stack.settings, feeds, once=True, metrics=metrics) == 0
         assert server.requests[-1][1].get("If-None-Match") == '"v1"'  # the ETag survived the restart
     assert _sample(metrics, "newsfeed_poll_fetches_total", feed=server.url("/feed.xml"), outcome="not_modified") == 1
-    assert sorted(m["key"] for m in await read_topic_to_end(stack, "raw")) == ["e-1", "e-2"]
+    assert sorted(m["value"]["id"] for m in await read_topic_to_end(stack, "raw")) == ["e-1", "e-2"]
 
 
 async def test_failures_by_kind_publish_nothing_and_a_recovered_feed_goes_on(
@@ -113,11 +114,11 @@ async def test_failures_by_kind_publish_nothing_and_a_recovered_feed_goes_on(
             assert _sample(metrics, "newsfeed_poll_errors_total", feed=server.url(path), kind=kind) == 1, path
         assert _sample(metrics, "newsfeed_poll_new_entries_total", feed=server.url("/moved")) == 2
         # Only the redirected feed's entries went out.
-        assert sorted(m["key"] for m in await read_topic_to_end(stack, "raw")) == ["r-1", "r-2"]
+        assert sorted(m["value"]["id"] for m in await read_topic_to_end(stack, "raw")) == ["r-1", "r-2"]
 
         server.replies["/down"] = Reply(rss("d-1"))  # back up: its entries go out on the next poll
         assert await poll(stack.settings, feeds, once=True, options=options) == 1  # the others still fail
-    assert sorted(m["key"] for m in await read_topic_to_end(stack, "raw")) == ["d-1", "r-1", "r-2"]
+    assert sorted(m["value"]["id"] for m in await read_topic_to_end(stack, "raw")) == ["d-1", "r-1", "r-2"]
 
 
 def _free_port() -> int:
@@ -180,4 +181,4 @@ async def test_the_service_polls_on_its_interval_and_serves_health_and_metrics(
             code = await asyncio.wait_for(proc.wait(), 30)
             log.close()
         assert code == 0, log_path.read_text()
-    assert sorted(m["key"] for m in await read_topic_to_end(stack, "raw")) == ["s-1", "s-2"]
+    assert sorted(m["value"]["id"] for m in await read_topic_to_end(stack, "raw")) == ["s-1", "s-2"]
