@@ -113,8 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     fmt = settings.log_format if args.command in {"worker", "index"} or not sys.stderr.isatty() else "console"
     configure_logging(settings.log_level, fmt)
-    if args.command == "process":
-        return _dispatch(args, settings)  # offline: no Kafka client, not even imported
+    if args.command == "process":  # offline: no Kafka client, not even imported
+        from agents.feeds import PathError
+
+        try:
+            return _dispatch(args, settings)
+        except PathError as error:
+            sys.stderr.write(f"newsfeed: {error}\n")
+            return 2
     # Imported here, not at the top: they load aiokafka, which `newsfeed process` does not need.
     from aiokafka.errors import KafkaConnectionError
 

@@ -43,9 +43,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from selectolax.lexbor import LexborHTMLParser
+
+from pipeline.decode import source_scope
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT.parent / "shared/data/dev"))
@@ -147,9 +150,15 @@ class Spec:
             raise ValueError("shares must be non-negative and sum to at most 1")
 
 
+def _key(value: dict[str, Any]) -> str:
+    """The id the pipeline gives an item: the feed's id scoped by its source (``pipeline.decode``)."""
+    scope = source_scope(value.get("source"))
+    return f"{scope}:{value['id']}" if scope else str(value["id"])
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One generated line: its Kafka key (the item id), the raw bytes, what it is, and what it copies or repeats."""
+    """One generated line: its Kafka key (the item id, scoped by source as the pipeline scopes it), the raw bytes, what it is, and what it copies or repeats."""
 
     key: str
     line: bytes
@@ -302,7 +311,7 @@ class Generator:
             self._recent.append(story)
         value = {"id": item_id, "source": source, "url": f"https://{_host(source)}/news/{item_id}", "title": title,
                  "body": body, "published_at": _iso(when), "language": "en"}  # fmt: skip
-        return Item(item_id, orjson.dumps(value), "new")
+        return Item(_key(value), orjson.dumps(value), "new")
 
     def _variant(self, base: Base) -> tuple[str, str]:
         rng, donors = self.rng, self.corpus.donors
@@ -345,7 +354,7 @@ class Generator:
         published = max(when, story.when + timedelta(minutes=rng.randint(1, 180)))
         value = {"id": item_id, "source": outlet, "url": f"https://{outlet}/{_slug(title)}-{item_id}?utm_source=feed&utm_medium=rss",
                  "title": title, "body": body, "published_at": _iso(published), "language": "en"}  # fmt: skip
-        return Item(item_id, orjson.dumps(value), "copy", story.id)
+        return Item(_key(value), orjson.dumps(value), "copy", _key({"id": story.id, "source": story.source}))
 
     def _add_junk(self, body: str, html: bool, outlet: str) -> str:
         rng = self.rng
@@ -384,7 +393,7 @@ class Generator:
             line = orjson.dumps(value)
             cut = line.index(b'"body":"') + 9
             return Item(item_id, line[:cut] + b"\xff\xfe" + line[cut:], kind)
-        return Item(item_id, orjson.dumps(value), kind)
+        return Item(_key(value), orjson.dumps(value), kind)
 
 
 def _edit_words(text: str, rng: random.Random, vocab: list[str], count: int) -> str:

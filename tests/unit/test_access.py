@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.access import refusal
+from agents.broker import EXIT_UNREACHABLE
 from agents.cli import main
 from pipeline.settings import Settings
 
@@ -42,7 +43,7 @@ def test_a_command_that_cannot_reach_the_broker_says_so_in_one_line(
     feed = tmp_path / "feed.jsonl"
     feed.write_text('{"id": "a", "body": "Some text."}\n')
     args = [*command, str(feed)] if command[0] == "replay" else command
-    assert main(args) == 1
+    assert main(args) == EXIT_UNREACHABLE
     gc.collect()  # an unclosed producer or consumer would warn here, and warnings are errors
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(f"newsfeed: cannot reach the broker at kafka://127.0.0.1:{closed_port}: ")
+    assert last.startswith(f"newsfeed: cannot reach the Kafka broker at 127.0.0.1:{closed_port} ")
