@@ -39,7 +39,7 @@ async def test_feed_files_and_an_arc_crawl_flow_through_replay_and_the_worker(
     raw = await read_topic_to_end(stack, "raw")
     assert len(raw) == 10
     assert all(m["headers"].get(REPLAY_HEADER) == b"1" for m in raw)
-    feed_ids = {m["key"] for m in raw}
+    feed_ids = {m["value"]["id"] for m in raw}  # the raw key is the id as the pipeline scopes it
     assert {"wire-2024-0001", "tag:blog.example.co.uk,2024:1", "j-1", "http://arc.example.com/page"} <= feed_ids
     ids = {key_of(m["value"]) for m in raw}  # they come out scoped by their feed's source
     out = await collect(stack, ROUTED, until=lambda ms: {m["key"] for m in ms} >= ids)
