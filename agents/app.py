@@ -13,6 +13,7 @@ from faust.types import TP
 from mode.utils.objects import cached_property
 
 from agents.assignor import BalancedAssignor, shard_load
+from agents.outbox import Outbox
 from agents.transport import FlowControl, Transport
 from pipeline.settings import Settings
 
@@ -72,16 +73,56 @@ class ChangelogRefusedError(RuntimeError):
 
 
 class _Table(faust.Table):  # type: ignore[type-arg]
-    """A Faust table that keeps the futures of the changelog records it sends until they are awaited."""
+    """A Faust table that keeps the futures of the changelog records it sends until they are awaited.
+
+    With an ``outbox`` (the dedupe agent's), a changelog record is appended to a producer batch instead of
+    going through Faust's per-message buffer; ``changelog_errors`` sends the batches.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unsent: list[asyncio.Future[Any]] = []
+        self.outbox: Outbox | None = None
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         future = super().send_changelog(*args, **kwargs)
         self.unsent.append(future)
         return future
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        partition = self.partition_for_key(key)
+        if self.outbox is None or partition is None:
+            super().on_key_set(key, value)
+            return
+        self._batched(partition, key, value, self.value_serializer)
+        self._maybe_set_key_ttl(key, partition)
+        self._sensor_on_set(self, key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        partition = self.partition_for_key(key)
+        if self.outbox is None or partition is None:
+            super().on_key_del(key)
+            return
+        self._batched(partition, key, None, "raw")
+        self._maybe_del_key_ttl(key, partition)
+        self._sensor_on_del(self, key)
+
+    def _batched(self, partition: int, key: Any, value: Any, value_serializer: Any) -> None:
+        """The changelog record into the outbox's batch of the changelog partition (what ``send_changelog``
+        would send, serialised the same way)."""
+        assert self.outbox is not None
+        topic = self.changelog_topic
+        key_bytes, _ = topic.prepare_key(key, self.key_serializer)
+        value_bytes, _ = topic.prepare_value(value, value_serializer)
+        future = self.outbox.add(topic.get_topic_name(), key_bytes, value_bytes, partition)
+        future.add_done_callback(self._persisted)
+        self.unsent.append(future)
+
+    def _persisted(self, future: asyncio.Future[Any]) -> None:
+        # Faust's callback keeps the changelog offset the local store holds (read on recovery). A batch's
+        # metadata names its first record: recovery may then apply a few records again, which changes nothing.
+        if not future.cancelled() and future.exception() is None:
+            self._on_changelog_sent(future)  # type: ignore[arg-type] # reads .result() as FutureMessage does
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +135,16 @@ class Tables:
 
 async def changelog_errors(tables: Tables) -> list[BaseException]:
     """Wait for every changelog record the tables sent since the last call; the errors of those refused."""
+    for table in (tables.items, tables.fired):
+        if table.outbox is not None:
+            await table.outbox.flush()
     futures = tables.items.unsent + tables.fired.unsent
-    tables.items.unsent, tables.fired.unsent = [], []
     if not futures:
         return []
+    # Left in the lists until done: another task waiting meanwhile (a remembered dead letter's) waits for them too.
     results = await asyncio.gather(*futures, return_exceptions=True)
+    tables.items.unsent = [future for future in tables.items.unsent if not future.done()]
+    tables.fired.unsent = [future for future in tables.fired.unsent if not future.done()]
     return [result for result in results if isinstance(result, BaseException)]
 
 

@@ -19,6 +19,7 @@ from agents.app import ChangelogRefusedError, changelog_errors
 from agents.bands import LocalBands
 from agents.delivery import Item
 from agents.logs import bind_item
+from agents.outbox import Outbox
 from agents.wiring import Wiring
 from pipeline.dedupe import DedupeIndex
 from pipeline.prepared import Prepared, unpack_batch
@@ -34,6 +35,9 @@ def register(wiring: Wiring) -> Any:
     if tables is None:
         raise ValueError("the dedupe agent needs the dedupe tables")
     alerts_topic = settings.topic("alerts")
+    outputs = [settings.topic(name) for name in ("search", "duplicates", "alerts", "deadletter")]
+    outbox = Outbox(wiring.app.producer._ensure_producer)  # type: ignore[attr-defined] # noqa: SLF001 - aiokafka's
+    tables.items.outbox = tables.fired.outbox = outbox
     indexes: dict[int, DedupeIndex] = {}
     stores: dict[int, LocalBands] = {}
     unchecked: set[int] = set()
@@ -118,6 +122,9 @@ def register(wiring: Wiring) -> Any:
     async def handle(event: Any) -> None:
         """Decide a batch of prepared items, then send their outputs once the decisions are in the changelog."""
         message = event.message
+        for topic in outputs:
+            if not outbox.known(topic):
+                await outbox.learn(topic)
         try:
             records = unpack_batch(event.value)
         except ValueError:
@@ -129,7 +136,8 @@ def register(wiring: Wiring) -> Any:
         for error in await changelog_errors(tables):
             raise ChangelogRefusedError(error)
         for item, messages in decided:
-            await wiring.send_item(messages, item, stage="dedupe")
+            wiring.queue_item(messages, item, outbox, stage="dedupe")
+        await outbox.flush()
         await delivery.settle([event], [item for item, _ in decided])
 
     @wiring.app.agent(wiring.topics.prepared, name="dedupe")

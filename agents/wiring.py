@@ -16,6 +16,7 @@ from agents.app import NewsfeedApp, Tables, Topics
 from agents.delivery import Delivery, Item, Send
 from agents.logs import ITEM_CONTEXT
 from agents.metrics import Metrics
+from agents.outbox import Outbox
 from pipeline.prepared import Prepared
 from pipeline.process import Pipeline
 from pipeline.records import DeadLetter, Message
@@ -70,6 +71,15 @@ class Wiring:
             send = encode(message)
             item.sends.append(send)
             item.futures.append(await self.delivery.send(*send))
+            self.metrics.items_out.labels(stage, message.topic).inc()
+        return item
+
+    def queue_item(self, messages: list[Message], item: Item, outbox: Outbox, *, stage: str) -> Item:
+        """Add an item's output messages to ``outbox``'s batches; their futures go to ``item``, returned."""
+        for message in messages:
+            send = encode(message)
+            item.sends.append(send)
+            item.futures.append(outbox.add(*send))
             self.metrics.items_out.labels(stage, message.topic).inc()
         return item
 
