@@ -94,15 +94,15 @@ def register(wiring: Wiring) -> Any:
                 log.warning("item_dead_lettered", item_id=article.item_id, reason=article.reason, again=True)
                 return Item([], None, prepared.item.id), messages
             if article.duplicate_of:
-                metrics.duplicates.labels(article.duplicate_kind).inc()
+                metrics.child(metrics.duplicates, article.duplicate_kind).inc()
             for tag in article.tags:
-                metrics.tags.labels(tag.topic).inc()
+                metrics.child(metrics.tags, tag.topic).inc()
             for out in messages[1:]:
                 if out.topic == alerts_topic:
                     metrics.alerts.labels(out.value.rule).inc()
                     log.info("alert_raised", item_id=article.id, alert_id=out.key, rule=out.value.rule)
             ingested = datetime.fromisoformat(prepared.ingested_at).timestamp()
-            metrics.latency.labels("end_to_end").observe(max(0.0, time.time() - ingested))
+            metrics.child(metrics.latency, "end_to_end").observe(max(0.0, time.time() - ingested))
             if again:
                 # Read again: its first outputs may be out already, so a refusal now must not send it to the
                 # dead letter as well; it waits, halted, until the broker takes them (agents.delivery).

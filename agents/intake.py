@@ -97,7 +97,7 @@ def register(wiring: Wiring) -> Any:
             future = await delivery.send(prepared_topic, shard.encode(), pack_batch([record for record, _ in group]))
             for _, item in group:
                 item.futures.append(future)
-            metrics.items_out.labels("intake", prepared_topic).inc(len(group))
+            metrics.child(metrics.items_out, "intake", prepared_topic).inc(len(group))
             metrics.batch_items.observe(len(group))
         await delivery.settle(events, items)
 

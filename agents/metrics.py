@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -48,6 +48,17 @@ class Metrics:
     latency: Histogram
     batch_items: Histogram
     """Items per internal message from intake to dedupe: near ``NEWSFEED_INTAKE_BATCH_ITEMS`` under load."""
+
+    children: dict[tuple[int, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
+    """``labels()`` results, kept: prometheus_client takes a lock and builds the key on every call."""
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once per label set (the hot path counts every item)."""
+        key = (id(metric), labels)
+        found = self.children.get(key)
+        if found is None:
+            found = self.children[key] = metric.labels(*labels)
+        return found
 
     def on_sent(self, future: asyncio.Future[Any]) -> None:
         """A producer future's done callback: a message that could not be delivered is counted and logged."""

@@ -63,7 +63,8 @@ class Wiring:
 
     def taking(self, message: Any, stage: str) -> _Taking:
         """One message's handling by ``stage``: log context bound (and unbound after), counted and timed."""
-        return _Taking(message, self.metrics.items_in.labels(stage), self.metrics.latency.labels(stage))
+        metrics = self.metrics
+        return _Taking(message, metrics.child(metrics.items_in, stage), metrics.child(metrics.latency, stage))
 
     async def send_item(self, messages: list[Message], item: Item, *, stage: str) -> Item:
         """Send an item's output messages; their futures go to ``item``, which is returned."""
@@ -80,7 +81,7 @@ class Wiring:
             send = encode(message)
             item.sends.append(send)
             item.futures.append(outbox.add(*send))
-            self.metrics.items_out.labels(stage, message.topic).inc()
+            self.metrics.child(self.metrics.items_out, stage, message.topic).inc()
         return item
 
     async def send_dead_letter(self, letter: DeadLetter, *, stage: str) -> Item:
