@@ -115,8 +115,9 @@ class _Table(faust.Table):  # type: ignore[type-arg]
         key_bytes, _ = topic.prepare_key(key, self.key_serializer)
         value_bytes, _ = topic.prepare_value(value, value_serializer)
         future = self.outbox.add(topic.get_topic_name(), key_bytes, value_bytes, partition)
-        future.add_done_callback(self._persisted)
-        self.unsent.append(future)
+        if not self.unsent or self.unsent[-1] is not future:  # a batch's records share its future
+            future.add_done_callback(self._persisted)
+            self.unsent.append(future)
 
     def _persisted(self, future: asyncio.Future[Any]) -> None:
         # Faust's callback keeps the changelog offset the local store holds (read on recovery). A batch's

@@ -151,8 +151,12 @@ class Delivery:
 
     async def _settle(self, events: list[Any], items: list[Item]) -> None:
         try:
+            waiting = {future for item in items for future in item.futures if not future.done()}
+            if waiting:  # items share batch futures: each is awaited once, then each item is checked as it is
+                await asyncio.wait(waiting)
             for item in items:
-                await self._deliver(item)
+                if not _delivered(item.futures):
+                    await self._deliver(item)
             for event in events:
                 self._release(event.message)
         except asyncio.CancelledError:
@@ -210,6 +214,11 @@ class Delivery:
             self._metrics.halted.set(0)
             self._resumed.set()
             log.info("delivery_resumed")
+
+
+def _delivered(futures: list[asyncio.Future[Any]]) -> bool:
+    """True when every future is done and none failed (all of them acknowledged by the broker)."""
+    return all(future.done() and not future.cancelled() and future.exception() is None for future in futures)
 
 
 async def _errors(futures: list[asyncio.Future[Any]]) -> list[BaseException | None]:
