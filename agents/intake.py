@@ -89,7 +89,8 @@ def register(wiring: Wiring) -> Any:
                 continue
             shard = shard_key(result.item.language)
             record = result.to_bytes()
-            alone = (prepared_topic, shard.encode(), pack_batch([record]))
+            # Sent alone on a retry: dedupe reads a message without the batch mark as one record (no copy).
+            alone = (prepared_topic, shard.encode(), record)
             item = Item([alone], wiring.rejecter(result, stage="intake"), result.item.id)
             batches.add(shard, record, item)
             items.append(item)
