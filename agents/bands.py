@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
 
@@ -69,6 +69,27 @@ class LocalBands(MutableMapping[str, bytes]):
             return default if value is None else value
         stored = self._db.get(key)
         return default if stored is None else bytes(stored)
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The values of ``keys`` in order, None where absent: buffered writes first, the rest in one RocksDB
+        multi-get (an item's twenty band keys in one call instead of twenty)."""
+        pending = self._pending
+        if not pending:
+            return [None if value is None else bytes(value) for value in self._multi_get(keys)]
+        values: list[bytes | None] = [None] * len(keys)
+        unbuffered = [at for at, key in enumerate(keys) if key not in pending]
+        if unbuffered:
+            stored = self._multi_get([keys[at] for at in unbuffered])
+            for at, value in zip(unbuffered, stored, strict=True):
+                values[at] = None if value is None else bytes(value)
+        for at, key in enumerate(keys):
+            if key in pending:
+                values[at] = pending[key]
+        return values
+
+    def _multi_get(self, keys: list[str]) -> list[Any]:
+        found: Any = self._db.get(keys)  # type: ignore[arg-type] # a list of str is a list of keys
+        return list(found)
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self._pending[key] = value

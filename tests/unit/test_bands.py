@@ -31,6 +31,20 @@ def test_buffered_writes_and_deletes_read_back_before_and_after_a_flush(tmp_path
     store.close()
 
 
+def test_get_many_reads_buffered_writes_deletes_and_stored_keys_in_order(tmp_path: Path) -> None:
+    store = LocalBands(tmp_path / "bands")
+    store["stored"] = b"s"
+    store["gone"] = b"g"
+    store.flush()
+    assert store.get_many(["stored", "missing", "gone"]) == [b"s", None, b"g"]
+    store["new"] = b"n"
+    store["stored"] = b"s2"
+    del store["gone"]
+    assert store.get_many(["gone", "new", "missing", "stored"]) == [None, b"n", None, b"s2"]
+    assert store.get_many([]) == []
+    store.close()
+
+
 def test_persisted_keys_survive_a_reopen(tmp_path: Path) -> None:
     store = LocalBands(tmp_path / "bands")
     store["kept"] = b"x"
