@@ -11,7 +11,7 @@ import contextlib
 import gzip
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -126,8 +126,12 @@ def _head(name: str) -> bytes:
             return stream.read(HEAD_BYTES)
 
 
-def read_records(files: list[FeedFile], *, max_bytes: int) -> Iterator[Record]:
+def read_records(
+    files: list[FeedFile], *, max_bytes: int, on_recovered: Callable[[FeedFile, list[str]], None] | None = None
+) -> Iterator[Record]:
     """Yield every line, entry or record of ``files`` in order.
+
+    ``on_recovered`` is told of the XML errors lxml read past in a feed document (default: a warning is logged).
 
     Raises:
         NotAFeedError: a file that passed ``resolve`` turns out unreadable as its format (the caller reports
@@ -150,7 +154,7 @@ def read_records(files: list[FeedFile], *, max_bytes: int) -> Iterator[Record]:
                 yield from _crawl(file, raw if per_record else stream, raw, max_bytes)
                 continue
             if file.format in DOCUMENT_FORMATS:
-                yield from _document(file, stream.read())
+                yield from _document(file, stream.read(), on_recovered or log_recovered)
             else:
                 yield from _lines(file, stream, raw)
 
@@ -171,11 +175,15 @@ def _lines(file: FeedFile, stream: Iterable[bytes], raw: IO[bytes] | None) -> It
             yield Record(file, number, f"line {number}", data, None, None, raw.tell() if raw is not None else 0)
 
 
-def _document(file: FeedFile, data: bytes) -> Iterator[Record]:
+def log_recovered(file: FeedFile, errors: list[str]) -> None:
+    """Report, once per file, the XML errors lxml read past (an undefined entity, a stray ampersand)."""
+    log.warning("feed_xml_recovered", path=file.path, errors=len(errors), first=errors[0])
+
+
+def _document(file: FeedFile, data: bytes, on_recovered: Callable[[FeedFile, list[str]], None]) -> Iterator[Record]:
     document = parse_document(data)
     if document.recovered:
-        # Reported once per file: lxml read past these errors (an undefined entity, a stray ampersand).
-        log.warning("feed_xml_recovered", path=file.path, errors=len(document.recovered), first=document.recovered[0])
+        on_recovered(file, document.recovered)
     total = len(document.entries) or 1
     size = file.size or 0
     for index, parsed in enumerate(document.entries, start=1):

@@ -1,22 +1,35 @@
-"""Benchmark the feed and crawl readers: parse + map + decode, the path ``newsfeed replay`` takes, no broker.
+"""Benchmark the feed and crawl readers: parse + map + decode, the path ``newsfeed replay`` takes; with
+``--broker``, ``newsfeed replay`` itself through a Kafka broker.
 
-Usage: ``python bench/feeds_bench.py [--items N] [--records N] [--keep DIR]``; with ``--keep`` the generated
-files stay in DIR, for timing ``newsfeed replay`` on them through a broker.
+Usage: ``python bench/feeds_bench.py [--items N] [--records N] [--keep DIR] [--broker kafka://127.0.0.1:PORT]``;
+with ``--keep`` the generated files stay in DIR.
 Builds, in a temporary directory (never in the repository), an RSS 2.0 file and an Atom 1.0 file from the
 dev items (``../shared/data/dev/dedupe-stream.jsonl``) and a CC-NEWS-like ``.warc.gz`` (one gzip member per
 record, a request and a response per page) from the whole pages of ``article-extraction.jsonl``; then times
 ``agents.feeds.read_records`` and the validation replay does, for each. Prints one JSON object: wall-clock and
 CPU rates (the machine is shared: CPU time is the steadier figure).
+
+With ``--broker``, each file is also replayed by ``newsfeed replay --no-progress FILE`` (a subprocess, as an
+operator runs it) to topics of a fresh prefix, deleted afterwards. ``per_second`` is replay's own rate (items
+over the seconds its summary reports: from the first file opened to the last batch acknowledged);
+``command_seconds`` is the whole command with its start-up; ``cpu_seconds`` is the command's CPU, its reader
+process included; ``load`` is the 1-minute load average before and after. The raw topic's end offsets are
+checked against the items the summary reports sent.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
+import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -24,14 +37,21 @@ from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from agents.admin import create_topics
+from agents.app import client_options
 from agents.feeds import read_records, resolve
+from agents.logs import configure_logging
 from pipeline.decode import decode, validate_flat
 from pipeline.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
+NEWSFEED = Path(sys.executable).with_name("newsfeed")
+TARGETS = {"rss": 5000, "atom": 5000, "warc": 2000}
 
 
 def _items(count: int) -> list[dict[str, str]]:
@@ -127,6 +147,63 @@ def _time(path: Path, settings: Settings) -> dict[str, float]:
     }
 
 
+def _replay(path: Path, broker: str) -> dict[str, float]:
+    """Time ``newsfeed replay`` on one file through ``broker``, to topics of their own (deleted after)."""
+    prefix = f"feedbench{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "NEWSFEED_BROKER": broker, "NEWSFEED_TOPIC_PREFIX": prefix}
+    settings = Settings.from_env({"NEWSFEED_BROKER": broker, "NEWSFEED_TOPIC_PREFIX": prefix})
+    asyncio.run(create_topics(settings))
+    try:
+        load_before = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [str(NEWSFEED), "replay", "--no-progress", str(path)], env=env, capture_output=True, check=True
+        )
+        command = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_after = os.getloadavg()[0]
+        summary = json.loads(done.stdout.splitlines()[-1])
+        on_topic = asyncio.run(_raw_messages(settings))
+    finally:
+        asyncio.run(_delete_topics(settings))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    sent = summary["sent"]
+    return {
+        "sent": sent,
+        "on_topic": on_topic,
+        "seconds": round(summary["seconds"], 3),
+        "per_second": round(sent / summary["seconds"]),
+        "command_seconds": round(command, 3),
+        "per_command_second": round(sent / command),
+        "cpu_seconds": round(cpu, 3),
+        "per_cpu_second": round(sent / cpu),
+        "load": [round(load_before, 2), round(load_after, 2)],
+    }
+
+
+async def _raw_messages(settings: Settings) -> int:
+    topic = settings.topic("raw")
+    consumer = AIOKafkaConsumer(topic, **client_options(settings))
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.raw_partitions)]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+async def _delete_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(f"{settings.topic_prefix}.")]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=20_000)
@@ -134,7 +211,9 @@ def main() -> None:
     parser.add_argument(
         "--keep", metavar="DIR", default=None, help="write the files there (outside the repo) and keep them"
     )
+    parser.add_argument("--broker", default=None, help="also time `newsfeed replay` of each file through this broker")
     args = parser.parse_args()
+    configure_logging("WARNING")  # the topics' creation is not this bench's output (stdout is one JSON object)
     settings = Settings.from_env({})
     items = _items(args.items)
     with tempfile.TemporaryDirectory() as scratch:
@@ -144,7 +223,16 @@ def main() -> None:
         _rss(items, rss)
         _atom(items, atom)
         _warc(args.records, warc)
-        result = {"rss": _time(rss, settings), "atom": _time(atom, settings), "warc": _time(warc, settings)}
+        files = {"rss": rss, "atom": atom, "warc": warc}
+        result: dict[str, object] = {name: _time(path, settings) for name, path in files.items()}
+        if args.broker:
+            replayed = {name: _replay(path, args.broker) for name, path in files.items()}
+            result["replay"] = replayed
+            for name, figures in replayed.items():
+                verdict = "met" if figures["per_second"] >= TARGETS[name] else "NOT met"
+                print(f"feeds: newsfeed replay {name}: {figures['per_second']:,}/s (target {TARGETS[name]:,}: "
+                      f"{verdict}), {figures['per_cpu_second']:,} per CPU-s, load {figures['load']}",
+                      file=sys.stderr)  # fmt: skip
     result["targets"] = {"rss_atom_per_second": 5000, "warc_per_second": 2000}
     print(json.dumps(result))
 

@@ -11,7 +11,7 @@ import codecs
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from html import unescape
 from typing import IO
@@ -19,6 +19,7 @@ from typing import IO
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from pipeline.feeds import warc_fast
 from pipeline.feeds.entries import Broken, Entry, NotAFeedError, Parsed, Skipped, compact, host_of
 
 _HEAD_CHARS = 32_768
@@ -37,15 +38,24 @@ def parse_warc(stream: IO[bytes], max_bytes: int) -> Iterator[Parsed]:
     """Yield an entry per HTML response, and a skipped or broken record for every other record.
 
     ``max_bytes`` bounds the page read per record: a larger one is reported broken (``too_large``), the
-    raw topic would refuse it anyway.
+    raw topic would refuse it anyway. A WARC file (gzipped per record or not) is read with FastWARC, twice as
+    fast as warcio; ARC, a crawl gzipped as one stream, and every record FastWARC's reading does not vouch for
+    are read with warcio (``pipeline.feeds.warc_fast``).
 
     Raises:
         NotAFeedError: the stream is not WARC/ARC at its start.
     """
+    if warc_fast.readable(stream):
+        return warc_fast.parse(stream, max_bytes, page=_page, slow=_parse_warcio)
+    return _parse_warcio(stream, max_bytes)
+
+
+def _parse_warcio(stream: IO[bytes], max_bytes: int, *, resumed: bool = False) -> Generator[Parsed, None, None]:
+    """Read with warcio from where ``stream`` stands; ``resumed``: past the start of a file already read."""
+    number = end = stream.tell()
     records = ArchiveIterator(stream, arc2warc=True)
     iterator = iter(records)
-    number = end = 0
-    started = False
+    started = resumed
     while True:
         try:
             try:
@@ -104,6 +114,15 @@ def _record(record: object, max_bytes: int) -> Parsed:
     if content_type and "html" not in content_type:
         return Skipped(number, where, "not_html")
     payload = record.content_stream().read(max_bytes + 1)  # type: ignore[attr-defined]
+    rec_headers = record.rec_headers  # type: ignore[attr-defined]
+    return _page(
+        content_type, payload, rec_headers.get_header("WARC-Target-URI"), rec_headers.get_header("WARC-Date"), max_bytes
+    )
+
+
+def _page(content_type: str, payload: bytes, target: str | None, warc_date: str | None, max_bytes: int) -> Parsed:
+    """The item of an HTML response: ``content_type`` lower-cased, ``payload`` read up to ``max_bytes + 1``."""
+    number, where = 0, ""  # set by the caller
     if not content_type and not payload.lstrip()[:16].lower().startswith(_HTML_START):
         return Skipped(number, where, "not_html")
     if len(payload) > max_bytes:
@@ -111,14 +130,14 @@ def _record(record: object, max_bytes: int) -> Parsed:
     if not payload.strip():
         return Broken(number, where, "no_body", "the response has an empty page")
     html = payload.decode(_encoding(content_type, payload), "replace")
-    url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>") or None  # type: ignore[attr-defined]
+    url = (target or "").strip().strip("<>") or None
     title, language, published = _head(html)
     item = compact(
         {
             "id": url,
             "url": url,
             "title": title,
-            "published_at": published or record.rec_headers.get_header("WARC-Date"),  # type: ignore[attr-defined]
+            "published_at": published or warc_date,
             "body": html,
             "source": host_of(url),
             "language": language,
