@@ -96,7 +96,7 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes, *, nested: b
         return _invalid("missing_body", "the item has no body", item_id)
     if not isinstance(body, str):
         return _invalid("invalid_body", f"body must be a string, got {type(body).__name__}", item_id)
-    if not body.strip():
+    if not body or body.isspace():  # as ``not body.strip()``, without copying a 165 KB page
         return _invalid("missing_body", "the body is empty", item_id)
     if len(body) > settings.max_body_chars:
         return _invalid(

@@ -82,7 +82,8 @@ def _local(element: Any) -> tuple[str | None, str]:
 
 
 def _text(element: Any) -> str | None:
-    text = "".join(element.itertext()).strip()
+    # A leaf's text is its itertext (comments and processing instructions are removed at parse).
+    text = (element.text or "").strip() if not len(element) else "".join(element.itertext()).strip()
     return text or None
 
 

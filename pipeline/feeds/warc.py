@@ -171,7 +171,11 @@ def _head(html: str) -> tuple[str | None, str | None, str | None]:
     language = lang_match.group(1).strip() if lang_match else None
     published = None
     for meta in _META.finditer(head):
-        attributes = {name.lower(): value for name, value in _ATTRIBUTE.findall(meta.group(0))}
+        tag = meta.group(0)
+        lowered = tag.lower()
+        if "date" not in lowered and "published" not in lowered:
+            continue  # every name in _PUBLISHED_META holds one of them; most of a head's metas hold neither
+        attributes = {name.lower(): value for name, value in _ATTRIBUTE.findall(tag)}
         attributes = {name: value.strip("\"'") for name, value in attributes.items()}
         name = (attributes.get("property") or attributes.get("name") or attributes.get("itemprop") or "").lower()
         if name in _PUBLISHED_META and attributes.get("content"):
