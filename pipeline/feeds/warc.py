@@ -64,6 +64,8 @@ def _parse_warcio(stream: IO[bytes], max_bytes: int, *, resumed: bool = False) -
                 break
             except ValueError as error:  # warcio on headers it cannot read (a Content-Length that is not a number)
                 raise ArchiveLoadFailed(str(error)) from None
+            except AttributeError:  # warcio on an HTTP record without a target URI (headers cut off)
+                raise ArchiveLoadFailed("a record without WARC-Target-URI") from None
             started = True
             parsed = _record(record, max_bytes)
             if _truncated(record):

@@ -11,7 +11,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from agents.feeds import read_records, resolve
-from pipeline.feeds import Broken, Entry, Skipped, parse_warc
+from pipeline.feeds import Broken, Entry, Skipped, parse_warc, warc_fast
+from pipeline.feeds.warc import _parse_warcio
 
 # warcio's writer spools record payloads to temporary files it never closes: the writer's, not the reader's.
 pytestmark = pytest.mark.filterwarnings(
@@ -120,3 +121,54 @@ def test_arc_files_map_like_warc() -> None:
     assert item["url"] == "http://arc.example.com/page"
     assert item["published_at"] == "2014-02-16T05:02:21Z"
     assert (item["title"], item["language"]) == ("ARC page", "en")
+
+
+def _both(data: bytes, max_bytes: int = 2_000_000) -> tuple[list[object], list[object]]:
+    """What parse_warc yields (FastWARC where it can) and what warcio alone yields, for the same bytes."""
+    return list(parse_warc(io.BytesIO(data), max_bytes)), list(_parse_warcio(io.BytesIO(data), max_bytes))
+
+
+def test_fastwarc_reads_only_warc_gzipped_per_record(tmp_path: Path) -> None:
+    path = tmp_path / "crawl.warc.gz"
+    _crawl(path)
+    data = path.read_bytes()
+    assert warc_fast.readable(io.BytesIO(data))
+    assert not warc_fast.readable(io.BytesIO(gzip.decompress(data)))  # uncompressed: warcio
+    assert not warc_fast.readable(io.BytesIO((FIXTURES / "example.arc").read_bytes()))
+    assert not warc_fast.readable(io.BytesIO(gzip.compress(b"filedesc://x 0.0.0.0 2014 text/plain 1\n")))
+
+
+def test_fastwarc_and_warcio_give_the_same_records_whole_cut_anywhere_or_over_the_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "crawl.warc.gz"
+    _crawl(path)
+    data = path.read_bytes()
+    fast, slow = _both(data)
+    assert fast == slow
+    assert [p.reason for p in fast if isinstance(p, Skipped)] == [
+        "warcinfo",
+        "request",
+        "not_html",
+        "http_status",
+        "metadata",
+    ]
+    assert _both(data, 60)[0] == _both(data, 60)[1]
+    for cut in range(1, len(data), 37):  # interrupted downloads: inside headers, payloads, gzip trailers
+        fast, slow = _both(data[:cut])
+        assert fast == slow, cut
+
+
+def test_a_record_fastwarc_does_not_vouch_for_is_mapped_by_warcio(tmp_path: Path) -> None:
+    # A target URI that is not ASCII (warcio reads headers as Latin-1, FastWARC as UTF-8) and a chunked page.
+    path = tmp_path / "crawl.warc.gz"
+    with path.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        page = b"<html><head><title>Caf\xc3\xa9</title></head><body><p>Text.</p></body></html>"
+        record = writer.create_warc_record("https://news.example.at/caf\xe9", "response", payload=io.BytesIO(page),
+                                           http_headers=http)  # fmt: skip
+        writer.write_record(record)
+    fast, slow = _both(path.read_bytes())
+    assert fast == slow
+    [entry] = fast
+    assert isinstance(entry, Entry)
+    assert entry.item["title"] == "Café"
