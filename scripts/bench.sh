@@ -39,7 +39,7 @@ fi
 timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1200}" .venv/bin/python bench/report.py
 # Sources and sinks around the pipeline (README "Feeds in", "Search what came out"): feed and crawl parsing
 # rates, replay through the broker, indexing and query times over 100,000 articles.
-echo "== feeds: parse + map + validate, RSS/Atom/WARC (bench/feeds_bench.py) ==" >&2
-timeout --signal=TERM --kill-after=30 600 .venv/bin/python bench/feeds_bench.py
+echo "== feeds: parse + map + validate, RSS/Atom/WARC, and newsfeed replay through the broker (bench/feeds_bench.py) ==" >&2
+timeout --signal=TERM --kill-after=30 900 .venv/bin/python bench/feeds_bench.py --broker "$BENCH_BROKER"
 echo "== search index: indexing and queries over 100,000 articles (bench/index_bench.py) ==" >&2
 timeout --signal=TERM --kill-after=30 900 .venv/bin/python bench/index_bench.py --broker "$BENCH_BROKER"

@@ -8,8 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from agents.replay import REPLAY_HEADER
+from agents.replay_source import PARALLEL_MIN_BYTES
 from tests.conftest import key_of
 from tests.integration.conftest import NEWSFEED, Stack, collect, read_topic_to_end
 
@@ -51,3 +53,34 @@ async def test_feed_files_and_an_arc_crawl_flow_through_replay_and_the_worker(
     assert wire["replay"] is True
     assert "Talks resumed on Monday." in wire["body"]
     assert articles["http://arc.example.com/page"]["body"].strip() == "Archived text."
+
+
+async def test_a_large_feed_is_read_by_a_second_process_and_every_entry_lands_where_send_would_put_it(
+    make_stack, tmp_path: Path
+) -> None:
+    stack: Stack = make_stack()
+    feed = tmp_path / "large.rss"
+    body = "<p>" + "Harbour talks went on through the night. " * 40 + "</p>"
+    entries = "".join(
+        f"<item><guid>big-{n:05d}</guid><link>https://news.example.com/{n}</link><title>Story {n}</title>"
+        f"<description><![CDATA[{body}]]></description></item>\n"
+        for n in range(2500)
+    )
+    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{entries}</channel></rss>')
+    assert feed.stat().st_size >= PARALLEL_MIN_BYTES  # read by the reader process, not in the main one
+    done = subprocess.run(
+        [str(NEWSFEED), "replay", "--no-progress", str(feed)], env=stack.env, cwd=stack.workdir,
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout)["sent"] == 2500
+
+    raw = await read_topic_to_end(stack, "raw")
+    assert len(raw) == 2500
+    partitions = sorted({m["partition"] for m in raw})
+    for message in raw:
+        key = message["key"].encode()
+        assert message["partition"] == DefaultPartitioner()(key, partitions, partitions)
+        assert message["headers"].get(REPLAY_HEADER) == b"1"
+    for partition in partitions:
+        ids = [m["value"]["id"] for m in sorted(raw, key=lambda m: m["offset"]) if m["partition"] == partition]
+        assert ids == sorted(ids)  # each partition holds its entries in file order
