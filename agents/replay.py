@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColum
 from agents.app import client_options
 from agents.broker import started
 from agents.feeds import FeedFile, log_recovered, resolve
-from agents.replay_source import BROKEN, FILE, PARALLEL_MIN_BYTES, RECOVERED, REFUSED, REJECTED, SENT, SKIPPED, chunks
+from agents.replay_source import BROKEN, FILE, RECOVERED, REFUSED, REJECTED, SENT, SKIPPED, events
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -128,7 +126,6 @@ async def replay(
     dry_run: bool = False,
     progress: bool | None = None,
     live: bool = False,
-    parallel: bool | None = None,
 ) -> ReplaySummary:
     """Publish each item of ``paths`` (any format ``agents.feeds`` reads) to the raw topic, keyed by its id.
 
@@ -136,18 +133,10 @@ async def replay(
     cannot become items are counted by reason and not sent. JSON lines are sent as they were read, so a
     replayed item is the archived item; feed entries and crawl records are sent as the raw items they map
     to. With ``live`` the items are not marked as replay (they may raise alerts): for a test or demo stream.
-    Files are read by a second process (``agents.replay_source``) when ``parallel``; by default when they
-    hold at least ``PARALLEL_MIN_BYTES`` and none is standard input.
     """
     files = resolve(paths)
-    if parallel is None:
-        parallel = all(file.size is not None for file in files) and (
-            sum(file.size or 0 for file in files) >= PARALLEL_MIN_BYTES
-        )
-    run = functools.partial(_replay, settings, files, rate=rate, limit=limit, progress=progress, live=live,
-                            parallel=parallel)  # fmt: skip
     if dry_run:
-        return await run(None)
+        return await _replay(settings, files, None, rate=rate, limit=limit, progress=progress, live=live)
     producer = AIOKafkaProducer(
         **client_options(settings),
         linger_ms=20,
@@ -157,7 +146,7 @@ async def replay(
         max_request_size=settings.max_item_bytes * 4,
     )
     async with started(producer, settings):
-        return await run(producer)
+        return await _replay(settings, files, producer, rate=rate, limit=limit, progress=progress, live=live)
 
 
 _BATCH_BYTES = 1 << 20
@@ -174,7 +163,6 @@ async def _replay(
     limit: int | None,
     progress: bool | None,
     live: bool,
-    parallel: bool,
 ) -> ReplaySummary:
     summary = ReplaySummary(dry_run=producer is None)
     headers = [] if live else [(REPLAY_HEADER, b"1")]
@@ -199,62 +187,59 @@ async def _replay(
     fmt = ""
     sent = summary.sent
     with bar:
-        async with contextlib.aclosing(chunks(files, settings, limit, parallel=parallel)) as source:
-            async for chunk in source:
-                for event in chunk:
-                    kind = event[0]
-                    if kind == SENT:
-                        _, key, value, key_hash, done = event
-                        if batches is not None and (full := batches.add(key, value, key_hash, headers)) is not None:
-                            await batches.send(full)
-                        sent += 1
-                        if rate:
-                            ahead = sent / rate - (time.monotonic() - started_at)
-                            if ahead > 0:
-                                if batches is not None:
-                                    await batches.flush()  # a rate-limited stream goes out as it is paced
-                                await asyncio.sleep(ahead)
-                        continue
-                    assert file is not None
-                    if kind == FILE:
-                        _settle_sent(summary, fmt, sent)
-                        if event[1] > 0:
-                            base += file.size or 0
-                        done = 0
-                        file = files[event[1]]
-                        fmt = file.format
-                        summary.count(fmt, "files")
-                    elif kind == BROKEN:
-                        _, where, reason, detail, done = event
-                        summary.broken[reason] += 1
-                        summary.count(fmt, "broken")
-                        log.warning("replay_entry_broken", path=file.path, position=where, reason=reason, detail=detail)
-                    elif kind == SKIPPED:
-                        _, reason, done = event
-                        summary.skipped[reason] += 1
-                        summary.count(fmt, "skipped")
-                    elif kind == REJECTED:
-                        _, where, reason, detail, done = event
-                        summary.rejected[reason] += 1
-                        summary.count(fmt, "rejected")
-                        log.warning(
-                            "replay_line_rejected", path=file.path, position=where, reason=reason, detail=detail
-                        )
-                    elif kind == REFUSED:
-                        _, reason, detail = event
-                        summary.refused_files.append(file.path)
-                        summary.count(fmt, "refused")
-                        log.error("replay_file_refused", path=file.path, reason=reason, detail=detail)
-                    elif kind == RECOVERED:
-                        log_recovered(file, event[1])
-                now = time.monotonic()
-                if now - last_bar >= _BAR_EVERY_S:
-                    last_bar = now
-                    elapsed = max(now - started_at, 1e-9)
-                    bar.update(task, completed=base + done, sent=sent, rate=sent / elapsed)
-                    if not show and now - last_report >= 5:
-                        last_report = now
-                        log.info("replay_progress", sent=sent, rate=round(sent / elapsed, 1))
+        for chunk in events(files, settings, limit):
+            for event in chunk:
+                kind = event[0]
+                if kind == SENT:
+                    _, key, value, key_hash, done = event
+                    if batches is not None and (full := batches.add(key, value, key_hash, headers)) is not None:
+                        await batches.send(full)
+                    sent += 1
+                    if rate:
+                        ahead = sent / rate - (time.monotonic() - started_at)
+                        if ahead > 0:
+                            if batches is not None:
+                                await batches.flush()  # a rate-limited stream goes out as it is paced
+                            await asyncio.sleep(ahead)
+                    continue
+                assert file is not None
+                if kind == FILE:
+                    _settle_sent(summary, fmt, sent)
+                    if event[1] > 0:
+                        base += file.size or 0
+                    done = 0
+                    file = files[event[1]]
+                    fmt = file.format
+                    summary.count(fmt, "files")
+                elif kind == BROKEN:
+                    _, where, reason, detail, done = event
+                    summary.broken[reason] += 1
+                    summary.count(fmt, "broken")
+                    log.warning("replay_entry_broken", path=file.path, position=where, reason=reason, detail=detail)
+                elif kind == SKIPPED:
+                    _, reason, done = event
+                    summary.skipped[reason] += 1
+                    summary.count(fmt, "skipped")
+                elif kind == REJECTED:
+                    _, where, reason, detail, done = event
+                    summary.rejected[reason] += 1
+                    summary.count(fmt, "rejected")
+                    log.warning("replay_line_rejected", path=file.path, position=where, reason=reason, detail=detail)
+                elif kind == REFUSED:
+                    _, reason, detail = event
+                    summary.refused_files.append(file.path)
+                    summary.count(fmt, "refused")
+                    log.error("replay_file_refused", path=file.path, reason=reason, detail=detail)
+                elif kind == RECOVERED:
+                    log_recovered(file, event[1])
+            now = time.monotonic()
+            if now - last_bar >= _BAR_EVERY_S:
+                last_bar = now
+                elapsed = max(now - started_at, 1e-9)
+                bar.update(task, completed=base + done, sent=sent, rate=sent / elapsed)
+                if not show and now - last_report >= 5:
+                    last_report = now
+                    log.info("replay_progress", sent=sent, rate=round(sent / elapsed, 1))
         _settle_sent(summary, fmt, sent)
         bar.update(task, completed=total or base + done, sent=summary.sent)
         if batches is not None:

@@ -17,10 +17,6 @@ class NotAFeedError(ValueError):
         self.detail = detail
         """A sentence for the operator."""
 
-    def __reduce__(self) -> tuple[type[NotAFeedError], tuple[str, str]]:
-        """Pickled with both arguments (a refused file is handed to replay's reader process)."""
-        return type(self), (self.reason, self.detail)
-
 
 @dataclass(frozen=True, slots=True)
 class Entry:
