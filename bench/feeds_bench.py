@@ -12,8 +12,9 @@ CPU rates (the machine is shared: CPU time is the steadier figure).
 With ``--broker``, each file is also replayed by ``newsfeed replay --no-progress FILE`` (a subprocess, as an
 operator runs it) to topics of a fresh prefix, deleted afterwards. ``per_second`` is replay's own rate (items
 over the seconds its summary reports: from the first file opened to the last batch acknowledged);
-``command_seconds`` is the whole command with its start-up; ``cpu_seconds`` is the command's CPU, its reader
-process included; ``load`` is the 1-minute load average before and after. The raw topic's end offsets are
+``command_seconds`` is the whole command with its start-up; ``cpu_seconds`` is the command's CPU (user and
+system, start-up included; the broker's own CPU is not counted); ``load`` is the 1-minute load average before
+and after. The raw topic's end offsets are
 checked against the items the summary reports sent.
 """
 
