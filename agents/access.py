@@ -18,7 +18,7 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from agents.app import client_options
+from agents.clients import client_options
 from pipeline.settings import Settings
 
 _PROBE_TIMEOUT_MS = 10_000

@@ -14,8 +14,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
-from agents.app import client_options, group_id, prepared_topic
 from agents.broker import start_client
+from agents.clients import client_options, group_id, prepared_topic
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -40,7 +40,7 @@ class BrokerUnreachableError(RuntimeError):
 
 def unreachable(settings: Settings, error: BaseException | None = None) -> BrokerUnreachableError:
     """The error for ``settings``' broker, with the one line an operator needs."""
-    from agents.app import bootstrap_servers
+    from agents.clients import bootstrap_servers
 
     servers = ",".join(bootstrap_servers(settings)) or settings.broker
     cause = f" ({type(error).__name__})" if error is not None else ""

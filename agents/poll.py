@@ -20,8 +20,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from agents.app import client_options
 from agents.broker import start_client, started, unreachable_errors
+from agents.clients import client_options
 from agents.feeds import PathError
 from agents.fetch import Fetcher, FetchError, FetchLimits
 from agents.poll_web import PollMetrics, serve

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.app import client_options
+from agents.clients import client_options
 from pipeline.settings import Settings
 
 

@@ -14,8 +14,8 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from agents.app import client_options
 from agents.broker import started
+from agents.clients import client_options
 from agents.feeds import FeedFile, log_recovered, resolve
 from agents.replay_source import BROKEN, FILE, RECOVERED, REFUSED, REJECTED, SENT, SKIPPED, events
 from pipeline.settings import Settings

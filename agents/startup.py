@@ -19,7 +19,7 @@ from aiokafka.errors import (
 )
 
 from agents.access import refusal
-from agents.app import client_options, group_id
+from agents.clients import client_options, group_id
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -10,8 +10,8 @@ from typing import IO, Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from agents.app import client_options
 from agents.broker import start_client
+from agents.clients import client_options
 from pipeline.settings import Settings
 
 
