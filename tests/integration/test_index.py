@@ -204,6 +204,24 @@ async def test_a_killed_indexer_loses_nothing_and_repeats_nothing(make_stack, pr
     assert {h["copies"] for h in search(stack, second, "plain", "--limit", "1000")} == {0}
 
 
+async def test_a_backlog_is_committed_in_large_commits_and_new_articles_within_the_commit_time(
+    make_stack, producer, indexers
+) -> None:
+    stack = make_stack()
+    backlog = [article(f"b{i:04}", body="About the harvest.") for i in range(3000)]
+    await send(producer, stack, "search", backlog)
+    # 10 ms between commits, but 3,000 articles already waiting: reading them takes several fetches of at most
+    # 2,000 records, and the indexer commits once, when it has read them all (the old rule committed per fetch).
+    indexer = indexers(stack, NEWSFEED_INDEX_COMMIT_SECONDS="0.01", NEWSFEED_INDEX_COMMIT_ITEMS="5000")
+    wait_for_index(indexer, lambda index: sum(index.offsets().values()) == 3000)
+    # Caught up, a new article is committed by the time rule: neither the item count nor the 30 s backlog bound
+    # is reached within this wait.
+    await send(producer, stack, "search", [article("late", title="Late harvest")])
+    wait_for_index(indexer, lambda index: sum(index.offsets().values()) == 3001, within=20.0)
+    assert indexer.stop() == 0
+    assert [event["articles"] for event in indexer.events("index_committed")] == [3000, 1]
+
+
 async def test_index_once_stops_when_caught_up_and_a_second_run_has_nothing_to_do(make_stack, producer) -> None:
     stack = make_stack()
     await send(producer, stack, "search", [article("a", title="Harvest record"), article("b")])
