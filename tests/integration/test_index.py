@@ -255,6 +255,21 @@ async def test_index_once_stops_when_caught_up_and_a_second_run_has_nothing_to_d
     ]
 
 
+async def test_an_index_commit_whose_group_commit_was_lost_is_not_repeated(make_stack, producer) -> None:
+    stack = make_stack()
+    await send(producer, stack, "search", [article("a"), article("b")])
+    env = {**stack.env, "NEWSFEED_INDEX_DIR": str(stack.workdir / "index")}
+    command = [str(NEWSFEED), "index", "--once"]
+    subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    # The state a crash between the two commits leaves: the index committed, the group not (a group that never
+    # committed stands for it). The index's own offsets decide, so nothing is indexed twice.
+    await send(producer, stack, "search", [article("c")])
+    env["NEWSFEED_INDEX_GROUP"] = f"{stack.settings.search_index_group}-lost"
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert [json.loads(line)["indexed"] for line in again.stderr.splitlines() if '"index_stopped"' in line] == [1]
+    assert sorted(SearchIndex.open(stack.workdir / "index").ids("story")) == ["a", "b", "c"]
+
+
 async def test_the_worker_s_output_is_searchable(make_stack, start_worker, producer, indexers) -> None:
     stack = make_stack()
     start_worker(stack)
