@@ -5,6 +5,12 @@ topics (each index holds everything), upserts articles by id, and commits the in
 (``pipeline/search_index.py``); only then are the consumer group's offsets committed, which tells operators the
 lag. On start it resumes from the offsets in the index itself, so a crash between the two commits repeats
 nothing, and an index directory that was removed is rebuilt from the topics' beginning.
+
+When to commit: every ``index_commit_items`` articles, and every ``index_commit_seconds`` once the indexer has
+read what the topics held (so a search sees a new article within that time). While it works through a backlog,
+the time bound is :data:`BACKLOG_COMMIT_SECONDS`: each commit writes a segment, and small segments cost their
+writing and then their merging again (indexing 40,000 articles in commits of 2,000 took 410-480 us of CPU per
+article, in commits of 20,000 350-380 us), CPU a backlog is better spent indexing.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from agents.app import bootstrap_servers, client_options
+from agents.clients import bootstrap_servers, client_options
 from pipeline.search import Kind, NotAnArticleError, index_entry
 from pipeline.search_index import SearchIndex
 from pipeline.settings import Settings
@@ -31,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 _FETCH_WAIT_MS = 200
 _FETCH_MAX_RECORDS = 2000
+BACKLOG_COMMIT_SECONDS = 30.0
+"""Longest time between two commits while the indexer is behind the topics (their high watermarks)."""
 
 
 class IndexStartError(RuntimeError):
@@ -95,7 +103,7 @@ async def run_index(settings: Settings, *, stop: asyncio.Event | None = None, on
                     if pending.articles >= settings.index_commit_items:
                         await _commit(index, consumer, pending, held, totals)
                         pending = _Pending(offsets={})
-            if pending.offsets and time.monotonic() - pending.since >= settings.index_commit_seconds:
+            if pending.offsets and await _commit_due(consumer, partitions, pending, settings):
                 await _commit(index, consumer, pending, held, totals)
                 pending = _Pending(offsets={})
             if once and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
@@ -165,6 +173,27 @@ async def _fetch(consumer: AIOKafkaConsumer, stop: asyncio.Event) -> dict[TopicP
         return {}
     records: dict[TopicPartition, list[ConsumerRecord]] = fetch.result()
     return records
+
+
+async def _commit_due(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], pending: _Pending, settings: Settings
+) -> bool:
+    """Whether the articles written since the last commit have waited long enough (see the module's docstring)."""
+    waited = time.monotonic() - pending.since
+    if waited >= max(settings.index_commit_seconds, BACKLOG_COMMIT_SECONDS):
+        return True
+    if waited < settings.index_commit_seconds:
+        return False
+    return not await _behind(consumer, partitions)
+
+
+async def _behind(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    """Whether a partition holds records the consumer has not handed over yet, as far as the last fetch tells."""
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is not None and await consumer.position(tp) < highwater:
+            return True
+    return False
 
 
 def _apply(index: SearchIndex, record: ConsumerRecord, pending: _Pending) -> None:

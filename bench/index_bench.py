@@ -14,7 +14,10 @@ directory. Prints one JSON object:
   the full index, for queries made of title words, some with a tag, source or --since filter;
 - ``cli_search_ms_median``: the whole ``newsfeed search`` command, process start included;
 - with ``--broker``: ``kafka_articles_per_s``, the ``newsfeed index`` consumer loop (in this process) draining
-  ``--kafka-articles`` articles from a fresh topic pair, from its start to its last commit.
+  ``--kafka-articles`` articles from a fresh topic pair (``newsfeed index --once``), from its start to its last
+  commit, with ``kafka_cpu_us_per_article`` (this process, tantivy's threads included) and the 1-minute load
+  average at its end;
+- ``targets``: each figure that has a target, with the target and whether it is met.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import statistics
@@ -51,6 +55,11 @@ from pipeline.settings import Settings  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "dev"
 NOW = datetime.now(UTC)
+TARGETS = {  # figure: (target, "min" when the figure must reach it, "max" when it must stay under it)
+    "index_articles_per_s": (2000, "min"),
+    "kafka_articles_per_s": (2000, "min"),
+    "query_ms_median": (20.0, "max"),
+}
 
 
 def dev_articles() -> list[tuple[str, dict[str, Any]]]:
@@ -198,22 +207,19 @@ def bench_kafka(broker: str, messages: list[tuple[str, bytes]], workdir: Path) -
             await producer.flush()
         finally:
             await producer.stop()
-        stop = asyncio.Event()
         started = time.perf_counter()
-        task = asyncio.create_task(run_index(settings, stop=stop))
-        index = None
-        while True:
-            await asyncio.sleep(0.1)  # polling the committed index: a bench, not a test
-            if task.done():
-                task.result()
-            index = index or (SearchIndex.open(settings.search_index_dir) if (workdir / "kafka" / "meta.json").exists()
-                              else None)  # fmt: skip
-            if index is not None and sum(index.offsets().values()) >= len(messages):
-                break
+        cpu_started = time.process_time()
+        totals = await run_index(settings, once=True)  # returns after its last commit, index and group offsets
         elapsed = time.perf_counter() - started
-        stop.set()
-        await task
-        return {"kafka_articles": len(messages), "kafka_articles_per_s": round(len(messages) / elapsed)}
+        cpu = time.process_time() - cpu_started
+        assert totals["indexed"] == len(messages), totals
+        return {
+            "kafka_articles": len(messages),
+            "kafka_articles_per_s": round(len(messages) / elapsed),
+            "kafka_cpu_us_per_article": round(cpu / len(messages) * 1e6, 1),
+            "kafka_commits": totals["commits"],
+            "kafka_load_average": round(os.getloadavg()[0], 1),
+        }
 
     return asyncio.run(run())
 
@@ -243,7 +249,23 @@ def run(
             result |= bench_kafka(broker, messages[:kafka_articles], workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    result["load_average"] = [round(load, 1) for load in os.getloadavg()]
+    result["targets"] = against_targets(result)
     return result
+
+
+def against_targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each measured figure that has a target: the figure, the target, and whether it is met."""
+    out = {}
+    for name, (target, kind) in TARGETS.items():
+        if name in result:
+            figure = result[name]
+            out[name] = {
+                "figure": figure,
+                "target": target,
+                "met": figure >= target if kind == "min" else figure <= target,
+            }
+    return out
 
 
 def main() -> None:

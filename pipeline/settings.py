@@ -100,7 +100,8 @@ class Settings:
     """The consumer group whose offsets record what the index holds; ``<app id>-index`` when unset. Each index
     directory needs a group of its own (a second machine's index sets another)."""
     index_commit_seconds: float = 1.0
-    """Longest time an indexed article waits for the index commit (and so for ``newsfeed search`` to see it)."""
+    """Longest time an indexed article waits for the index commit (and so for ``newsfeed search`` to see it) once
+    the indexer has caught up with the topics; while it works through a backlog, 30 s (``agents/index.py``)."""
     index_commit_items: int = 20_000
     """Most articles indexed between two commits of the index (and of the consumer offsets)."""
     store: str = "rocksdb://"

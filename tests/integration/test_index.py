@@ -204,6 +204,24 @@ async def test_a_killed_indexer_loses_nothing_and_repeats_nothing(make_stack, pr
     assert {h["copies"] for h in search(stack, second, "plain", "--limit", "1000")} == {0}
 
 
+async def test_a_backlog_is_committed_in_large_commits_and_new_articles_within_the_commit_time(
+    make_stack, producer, indexers
+) -> None:
+    stack = make_stack()
+    backlog = [article(f"b{i:04}", body="About the harvest.") for i in range(3000)]
+    await send(producer, stack, "search", backlog)
+    # 10 ms between commits, but 3,000 articles already waiting: reading them takes several fetches of at most
+    # 2,000 records, and the indexer commits once, when it has read them all (the old rule committed per fetch).
+    indexer = indexers(stack, NEWSFEED_INDEX_COMMIT_SECONDS="0.01", NEWSFEED_INDEX_COMMIT_ITEMS="5000")
+    wait_for_index(indexer, lambda index: sum(index.offsets().values()) == 3000)
+    # Caught up, a new article is committed by the time rule: neither the item count nor the 30 s backlog bound
+    # is reached within this wait.
+    await send(producer, stack, "search", [article("late", title="Late harvest")])
+    wait_for_index(indexer, lambda index: sum(index.offsets().values()) == 3001, within=20.0)
+    assert indexer.stop() == 0
+    assert [event["articles"] for event in indexer.events("index_committed")] == [3000, 1]
+
+
 async def test_index_once_stops_when_caught_up_and_a_second_run_has_nothing_to_do(make_stack, producer) -> None:
     stack = make_stack()
     await send(producer, stack, "search", [article("a", title="Harvest record"), article("b")])
@@ -235,6 +253,21 @@ async def test_index_once_stops_when_caught_up_and_a_second_run_has_nothing_to_d
         "  1. Harvest record",
         "     Test Wire · 2026-11-29 10:00 · no tags · 1 copy",
     ]
+
+
+async def test_an_index_commit_whose_group_commit_was_lost_is_not_repeated(make_stack, producer) -> None:
+    stack = make_stack()
+    await send(producer, stack, "search", [article("a"), article("b")])
+    env = {**stack.env, "NEWSFEED_INDEX_DIR": str(stack.workdir / "index")}
+    command = [str(NEWSFEED), "index", "--once"]
+    subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    # The state a crash between the two commits leaves: the index committed, the group not (a group that never
+    # committed stands for it). The index's own offsets decide, so nothing is indexed twice.
+    await send(producer, stack, "search", [article("c")])
+    env["NEWSFEED_INDEX_GROUP"] = f"{stack.settings.search_index_group}-lost"
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert [json.loads(line)["indexed"] for line in again.stderr.splitlines() if '"index_stopped"' in line] == [1]
+    assert sorted(SearchIndex.open(stack.workdir / "index").ids("story")) == ["a", "b", "c"]
 
 
 async def test_the_worker_s_output_is_searchable(make_stack, start_worker, producer, indexers) -> None:
