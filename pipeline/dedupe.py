@@ -164,7 +164,7 @@ class DedupeIndex(IndexState):
         exact = bytes.fromhex(fp.exact)
         band_keys = self._band_keys(fp) if fp.size else []
 
-        buckets: dict[str, bytes] = {}
+        buckets: list[bytes | None] = []
         kind, root, similarity = self._judge(
             item_id, fp, exact=exact, band_keys=band_keys, cutoff=cutoff, buckets=buckets
         )
@@ -175,8 +175,8 @@ class DedupeIndex(IndexState):
         packed = u32(serial)
         if indexed:
             bands, cap = self._bands, self._max_bucket
-            for key in band_keys:
-                bands[key] = append_serial(buckets.get(key), packed, cap)
+            for key, raw in zip(band_keys, buckets, strict=True):
+                bands[key] = packed if raw is None else append_serial(raw, packed, cap)
             self._derived_store["x:" + fp.exact] = packed
         self._derived_store["d:" + item_id] = packed
         self._file(hour, serial)
@@ -230,9 +230,13 @@ class DedupeIndex(IndexState):
         exact: bytes,
         band_keys: list[str],
         cutoff: int,
-        buckets: dict[str, bytes],
+        buckets: list[bytes | None],
     ) -> tuple[int, str, float]:
-        """Return (kind index, cluster root id, similarity) for a new item; fills ``buckets`` as read."""
+        """Return (kind index, cluster root id, similarity) for a new item.
+
+        Fills ``buckets`` with the bucket of each band key as read (None for an empty one), unless the item is
+        decided without them (an empty text or an exact copy).
+        """
 
         if fp.size == 0:
             return 0, item_id, 1.0
@@ -241,14 +245,10 @@ class DedupeIndex(IndexState):
             hit = self._entry(from_u32(raw))
             if hit is not None and hit.hour >= cutoff and hit.exact == exact:
                 return 1, hit.root_id, 1.0
-        get = self._bands.get
-        for key in band_keys:
-            raw = get(key)
-            if raw is not None:
-                buckets[key] = raw
+        buckets.extend(map(self._bands.get, band_keys))
         # One count over all the buckets, in band order: the same counts, and ties in the same order, as
         # counting bucket by bucket.
-        hits = Counter(unpack_serials(b"".join(buckets.values())))
+        hits = Counter(unpack_serials(b"".join(filter(None, buckets))))
         best: tuple[float, float, str] | None = None
         for serial, _ in hits.most_common(self._max_candidates):
             cand = self._entry(serial)
