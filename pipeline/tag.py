@@ -39,24 +39,6 @@ _FOLD_PAIRS: tuple[tuple[str, str], ...] = (
 )
 _TITLE_SEP = " | "
 
-
-def _ascii_table(mapping: dict[str, str]) -> bytes:
-    table = bytearray(range(256))
-    for char, replacement in mapping.items():
-        table[ord(char)] = ord(replacement)
-    return bytes(table)
-
-
-# ``_lower`` then ``_fold_chars`` on ASCII text, as one bytes.translate table (the ASCII members of their sets).
-_ASCII_FOLD = _ascii_table(
-    {
-        **{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},
-        **{char: replacement for char, replacement in _FOLD_PAIRS if char.isascii()},
-    }
-)
-# ... and then ``_anchor``'s opening quotes and brackets.
-_ASCII_FOLD_ANCHOR = bytes(_ASCII_FOLD).translate(_ascii_table({"(": " ", "[": " ", '"': " "}))
-
 _POS, _EXC = 0, 1
 
 
@@ -129,15 +111,6 @@ def _automaton(patterns: list[str]) -> ahocorasick_rs.AhoCorasick:
     )
 
 
-def _bytes_automaton(patterns: list[str]) -> ahocorasick_rs.BytesAhoCorasick:
-    """The same automaton over UTF-8 bytes: on ASCII text, byte positions are character positions."""
-    return ahocorasick_rs.BytesAhoCorasick(
-        [pattern.encode("utf-8") for pattern in patterns],
-        matchkind=ahocorasick_rs.MATCHKIND_STANDARD,
-        implementation=ahocorasick_rs.Implementation.DFA,
-    )
-
-
 def _lead_length(body: str) -> int:
     """Return how many characters of ``body`` (already stripped) form its lead."""
     head = body[: LEAD_MAX_CHARS + 1]
@@ -195,9 +168,7 @@ class Tagger:
         }
         self._anchored_from = len(roles) - len(anchored)
         self._ids = tuple([p for p in range(len(roles)) if p not in anchored] + sorted(anchored))
-        automaton_patterns = [(" " if p in anchored else "") + patterns[p] for p in self._ids]
-        self._automaton = _automaton(automaton_patterns)
-        self._ascii_automaton = _bytes_automaton(automaton_patterns)
+        self._automaton = _automaton([(" " if p in anchored else "") + patterns[p] for p in self._ids])
 
     @classmethod
     def from_path(cls, path: str | Path) -> Tagger:
@@ -251,21 +222,15 @@ class Tagger:
             text, body_start = body_n, 0
         title_end, lead_end = len(title_n), body_start + lead_n
         words = (title_n.count(" ") + 1 if title_n else 0) + (body_n.count(" ") + 1 if body_n else 0)
+        folded = _fold_chars(_lower(text))
         # One space ahead, and opening quotes and brackets as spaces: anchored patterns then start at
         # words. Every position found is one past its place in ``folded``.
-        if text.isascii():  # most news text: fold with two byte tables and search the bytes, at C speed
-            data = text.encode("ascii")
-            folded = data.translate(_ASCII_FOLD).decode("ascii")
-            found = self._ascii_automaton.find_matches_as_indexes(
-                b" " + data.translate(_ASCII_FOLD_ANCHOR), overlapping=True
-            )
-        else:
-            folded = _fold_chars(_lower(text))
-            try:
-                found = self._automaton.find_matches_as_indexes(_anchor(folded), overlapping=True)
-            except UnicodeEncodeError:  # lone surrogates cannot be handed to the automaton
-                folded = folded.encode("utf-8", "replace").decode("utf-8")
-                found = self._automaton.find_matches_as_indexes(_anchor(folded), overlapping=True)
+        anchored = _anchor(folded)
+        try:
+            found = self._automaton.find_matches_as_indexes(anchored, overlapping=True)
+        except UnicodeEncodeError:  # lone surrogates cannot be handed to the automaton
+            folded = folded.encode("utf-8", "replace").decode("utf-8")
+            found = self._automaton.find_matches_as_indexes(_anchor(folded), overlapping=True)
         ids, anchored_from = self._ids, self._anchored_from
         # Anchored patterns count in the short score only, which reads the title and the lead.
         matches = [

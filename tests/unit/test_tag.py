@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.records import Tag
-from pipeline.tag import _ASCII_FOLD, _ASCII_FOLD_ANCHOR, Tagger, _anchor, _collapse_body, _fold_chars
+from pipeline.tag import Tagger, _collapse_body, _fold_chars
 from pipeline.taxonomy import parse_taxonomy
 
 # A paraphrase of the founding item's shape, written for this test (not the original text).
@@ -314,33 +314,3 @@ def test_fold_chars_is_one_character_mapping(text: str) -> None:
         }
     )
     assert _fold_chars(text) == text.translate(table)
-
-
-_ASCII_SOUP = st.lists(
-    st.sampled_from(
-        ["Taiwan", "TAIWAN", "trade", "Trade-off", "deficit", "tariffs", "U.S.", "(Taipei", '"AUKUS"', "[EU", "fentanyl",
-         "`s", "_", "/", "-", "the", "of", "China", ".", "\n\n", "  ", "Strait", "exports"]
-    ),
-    max_size=60,
-)  # fmt: skip
-
-
-@settings(max_examples=300, deadline=None)
-@given(title=st.one_of(st.none(), _ASCII_SOUP), body=_ASCII_SOUP)
-def test_ascii_text_tags_as_the_general_path_does(title: list[str] | None, body: list[str]) -> None:
-    # ASCII text is folded with byte tables and searched as bytes; the same text made non-ASCII by one character
-    # that never matches (an accented word at the end) goes the general way and must score the same.
-    head = " ".join(title) if title is not None else None
-    text = " ".join(body)
-    plain = _SHARED.explain(head, text + " zzz")
-    accented = _SHARED.explain(head, text + " \u00e9\u00e9\u00e9")
-    assert [(s.topic, s.tagged, s.score, s.evidence) for s in plain] == [
-        (s.topic, s.tagged, s.score, s.evidence) for s in accented
-    ]
-
-
-def test_ascii_folding_maps_exactly_what_the_general_folding_maps() -> None:
-    for code in range(128):
-        char = chr(code)
-        assert char.encode().translate(_ASCII_FOLD).decode() == _fold_chars(char.lower())
-        assert char.encode().translate(_ASCII_FOLD_ANCHOR).decode() == _anchor(_fold_chars(char.lower()))[1:]
