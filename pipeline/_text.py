@@ -17,14 +17,15 @@ import ftfy
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 # C1 controls; removed only after ftfy has had its chance to use them for repairs.
 _C1_CHARS = re.compile("[\x80-\x9f]")
-# What parsers can bring back by decoding character references, less the record separator that the
-# HTML stage uses as its paragraph marker (references to it are removed before parsing).
-_DECODED_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1d\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _LINE_BREAK_CHARS = re.compile("[\r\x0b\x0c\x85\u2028\u2029]")
-# Zero-width and invisible formatting characters that only hide word boundaries or join
-# halves of a word.
-_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+# Deleted from extracted text in one pass: what parsers can bring back by decoding character references (controls,
+# surrogates, non-characters; less the record separator that the HTML stage uses as its paragraph marker, whose
+# references are removed before parsing), and the zero-width and invisible formatting characters that only hide
+# word boundaries or join halves of a word (U+00AD, U+200B, U+2060, U+FEFF).
+_DECODED_CONTROLS_OR_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1d\x1f\x7f-\x9f\u00ad\u200b\u2060\ud800-\udfff\ufeff\ufffe\uffff]"
+)
 # Space characters other than the plain space and newline; folded to a plain space.
 _ODD_SPACE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 # A UTF-8 lead byte misread as cp1252/latin-1, followed by a misread continuation byte:
@@ -92,8 +93,7 @@ def finish(text: str, *, fold_spaces: bool = True) -> str:
     # The HTML stage's paragraph marker (U+001E) is the one control none of the repairs below touch.
     if not _printable(text, record_separator=True):
         # Parsers decode character references, so controls can come back here (&#x1b;, &#1;, &#x81;).
-        text = _DECODED_CONTROLS.sub("", text)
-        text = _INVISIBLE.sub("", text)
+        text = _DECODED_CONTROLS_OR_INVISIBLE.sub("", text)
         if fold_spaces:
             text = _ODD_SPACE.sub(" ", text)
     if fold_spaces and "  " in text:

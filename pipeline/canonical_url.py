@@ -33,9 +33,12 @@ def canonical_url(url: str) -> str | None:
         host = f"[{host}]"
     if port and not (scheme == "http" and port == 80) and not (scheme == "https" and port == 443):
         host = f"{host}:{port}"
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in _TRACKING_KEYS and not key.lower().startswith(_TRACKING_PREFIXES)
-    ]
-    return urlunsplit((scheme, host, parts.path or "/", urlencode(query, doseq=True), ""))
+    query = ""
+    if parts.query:  # most article URLs have none: skip the parse and the encoding
+        kept = [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key.lower() not in _TRACKING_KEYS and not key.lower().startswith(_TRACKING_PREFIXES)
+        ]
+        query = urlencode(kept, doseq=True)
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))

@@ -50,21 +50,15 @@ def clean(body: str, title: str | None = None) -> Cleaned:
     )
 
 
-class _Line:
-    """One line of text and whether a new paragraph starts with it."""
-
-    __slots__ = ("breaks", "text")
-
-    def __init__(self, text: str, breaks: bool) -> None:
-        self.text = text
-        self.breaks = breaks
+_Line = tuple[str, bool]
+"""One line of text and whether a new paragraph starts with it (a tuple: the stage makes thousands a second)."""
 
 
 def _lines(text: str, removed: Counter[str]) -> list[_Line]:
     """Split prepared input into folded lines, extracting text from HTML first."""
     if _html.looks_like_html(text):
         # Every HTML block starts a paragraph, so an empty one (half of them: markers between tags) changes nothing.
-        return [_Line(line, True) for line in _html_lines(text, removed) if line]
+        return [(line, True) for line in _html_lines(text, removed) if line]
     return _text_lines(_text.decode_entities(text))
 
 
@@ -97,23 +91,24 @@ def _text_lines(text: str) -> list[_Line]:
     """
     text = _text.finish(text)
     out: list[_Line] = []
+    fold_line = _text.fold_line
     after_blank = True
+    escaped = "\\t" in text
     for raw in text.split("\n"):
         indented = raw[:1] == " "
         content = raw
-        marker = _ESCAPED_INDENT.match(raw.lstrip(" ")) if "\\t" in raw else None
+        marker = _ESCAPED_INDENT.match(raw.lstrip(" ")) if escaped and "\\t" in raw else None
         if marker is not None:
             content = raw.lstrip(" ")[marker.end() :]
             indented = True
-        folded = _text.fold_line(content)
+        folded = fold_line(content)
         if not folded:
             after_blank = True
             continue
-        out.append(_Line(folded, after_blank or indented))
+        out.append((folded, after_blank or indented))
         after_blank = False
     if not _hard_wrapped(out):
-        for line in out:
-            line.breaks = True
+        return [(line, True) for line, _ in out]
     return out
 
 
@@ -121,10 +116,10 @@ def _hard_wrapped(lines: list[_Line]) -> bool:
     """Guess whether lines were wrapped at a fixed width (so are not paragraphs)."""
     if len(lines) < 4:
         return False
-    lengths = sorted(len(line.text) for line in lines)
+    lengths = sorted(len(line) for line, _ in lines)
     if lengths[-1] > 100 or not 35 <= lengths[len(lengths) // 2] <= 85:
         return False
-    ends = sum(line.text.endswith(_SENTENCE_END) for line in lines)
+    ends = sum(line.endswith(_SENTENCE_END) for line, _ in lines)
     return ends < 0.6 * len(lines)
 
 
@@ -133,27 +128,31 @@ def _paragraphs(lines: list[_Line], removed: Counter[str]) -> tuple[list[str], l
     paragraphs: list[str] = []
     credits: list[str] = []
     current: list[str] = []
-    for line in lines:
-        text = line.text
+    classify = _junk.classify
+    for line, breaks in lines:
+        text = line
         if "[ad_" in text:
             text, count = _junk.AD_MARKER.subn(" ", text)
             removed["ad_marker"] += count
             text = _text.fold_line(text)
-        verdict = _junk.classify(text) if text else None
+        verdict = classify(text) if text else None
         if verdict is not None or not text:
             if verdict is not None:
                 removed[verdict.kind] += 1
                 if verdict.credit:
                     credits.append(verdict.credit)
-            _flush(current, paragraphs)
+            if current:
+                paragraphs.append(" ".join(current))
+                current.clear()
             continue
         if "(" in text:
             without = _junk.strip_trailing_disclaimer(text)
             if without is not None:
                 removed["disclaimer"] += 1
                 text = without
-        if line.breaks:
-            _flush(current, paragraphs)
+        if breaks and current:
+            paragraphs.append(" ".join(current))
+            current.clear()
         if text:
             current.append(text)
     _flush(current, paragraphs)

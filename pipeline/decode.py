@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -151,16 +151,22 @@ def source_scope(source: Any) -> str | None:
     """
     if not isinstance(source, str):
         return None
-    # A feed's entries share their source: the scope is worked out once (about 10 us) for short ones.
-    return _cached_scope(source) if len(source) <= _MAX_SCOPE else _scope(source)
+    # A stream holds few sources, each sent many times: short ones (all real ones) are cached.
+    return _cached_scope(source) if len(source) <= _MAX_CACHED_SOURCE else _scope(source)
+
+
+_MAX_CACHED_SOURCE = 256
+"""Longer sources are not cached (the field's limit is checked after the id is scoped)."""
 
 
 def _scope(source: str) -> str | None:
-    scope = " ".join("".join(c for c in source if c.isprintable()).split()).casefold()
+    if not source.isprintable():
+        source = "".join(c for c in source if c.isprintable())
+    scope = " ".join(source.split()).casefold()
     return scope[:_MAX_SCOPE] or None
 
 
-_cached_scope = functools.lru_cache(maxsize=256)(_scope)
+_cached_scope = lru_cache(maxsize=4096)(_scope)
 
 
 def _invalid(reason: str, detail: str, item_id: str | None) -> Rejected:

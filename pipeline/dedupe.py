@@ -36,18 +36,18 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.dedupe_state import (
-    _KINDS,
-    _META,
-    _NO_WATERMARK,
-    _SERIALS,
+    KINDS,
+    META,
+    NO_WATERMARK,
+    SERIALS,
     BufferedStore,
     Decision,
+    Entry,
     IndexState,
-    _append,
-    _Entry,
-    _from_u32,
-    _u32,
-    _unpack,
+    append_serial,
+    from_u32,
+    u32,
+    unpack_serials,
 )
 from pipeline.fingerprint import NUM_PERM, Fingerprint
 
@@ -153,7 +153,7 @@ class DedupeIndex(IndexState):
         if prior is not None:
             # Written again: after a crash the local store can hold a decision its changelog never got, and
             # an output sent for it must find it there after a failover too.
-            serial = _from_u32(self._derived_store["d:" + item_id])
+            serial = from_u32(self._derived_store["d:" + item_id])
             self._items[f"e:{serial:x}"] = self._items[f"e:{serial:x}"]
             return prior.decision()
         ts = _epoch(event_time)
@@ -164,21 +164,23 @@ class DedupeIndex(IndexState):
         exact = bytes.fromhex(fp.exact)
         band_keys = self._band_keys(fp) if fp.size else []
 
-        buckets: dict[str, bytes] = {}
+        buckets: list[bytes | None] = []
         kind, root, similarity = self._judge(
             item_id, fp, exact=exact, band_keys=band_keys, cutoff=cutoff, buckets=buckets
         )
         indexed = kind != 1 and fp.size > 0
         self._put_entry(
-            serial, _Entry(kind, similarity, hour, fp.size, item_id, root, exact, fp.signature if indexed else None)
+            serial, Entry(kind, similarity, hour, fp.size, item_id, root, exact, fp.signature if indexed else None)
         )
+        packed = u32(serial)
         if indexed:
-            for key in band_keys:
-                self._bands[key] = _append(buckets.get(key), serial, self._max_bucket)
-            self._derived_store["x:" + fp.exact] = _u32(serial)
-        self._derived_store["d:" + item_id] = _u32(serial)
+            bands, cap = self._bands, self._max_bucket
+            for key, raw in zip(band_keys, buckets, strict=True):
+                bands[key] = packed if raw is None else append_serial(raw, packed, cap)
+            self._derived_store["x:" + fp.exact] = packed
+        self._derived_store["d:" + item_id] = packed
         self._file(hour, serial)
-        meta = _META.pack(watermark, (serial + 1) % _SERIALS)
+        meta = META.pack(watermark, (serial + 1) % SERIALS)
         if self._batching:
             self._unsaved = meta
         else:
@@ -190,7 +192,7 @@ class DedupeIndex(IndexState):
             self._mark(meta)
         return Decision(
             item_id=item_id,
-            kind=_KINDS[kind],
+            kind=KINDS[kind],
             cluster_id=root,
             duplicate_of=None if kind == 0 else root,
             similarity=similarity,
@@ -210,8 +212,8 @@ class DedupeIndex(IndexState):
         advanced = None
         if now is not None and _epoch(now) > watermark:
             watermark = _epoch(now)
-            advanced = self._items["m"] = _META.pack(watermark, serial)
-        if watermark == _NO_WATERMARK:
+            advanced = self._items["m"] = META.pack(watermark, serial)
+        if watermark == NO_WATERMARK:
             return 0
         removed = self._expire((watermark - self._window) // 3600, None)
         if advanced is not None and self._derived:
@@ -228,23 +230,25 @@ class DedupeIndex(IndexState):
         exact: bytes,
         band_keys: list[str],
         cutoff: int,
-        buckets: dict[str, bytes],
+        buckets: list[bytes | None],
     ) -> tuple[int, str, float]:
-        """Return (kind index, cluster root id, similarity) for a new item; fills ``buckets`` as read."""
+        """Return (kind index, cluster root id, similarity) for a new item.
+
+        Fills ``buckets`` with the bucket of each band key as read (None for an empty one), unless the item is
+        decided without them (an empty text or an exact copy).
+        """
 
         if fp.size == 0:
             return 0, item_id, 1.0
         raw = self._derived_store.get("x:" + fp.exact)
         if raw is not None:
-            hit = self._entry(_from_u32(raw))
+            hit = self._entry(from_u32(raw))
             if hit is not None and hit.hour >= cutoff and hit.exact == exact:
                 return 1, hit.root_id, 1.0
-        hits: Counter[int] = Counter()
-        for key in band_keys:
-            raw = self._bands.get(key)
-            if raw is not None:
-                buckets[key] = raw
-                hits.update(_unpack(raw))
+        buckets.extend(map(self._bands.get, band_keys))
+        # One count over all the buckets, in band order: the same counts, and ties in the same order, as
+        # counting bucket by bucket.
+        hits = Counter(unpack_serials(b"".join(filter(None, buckets))))
         best: tuple[float, float, str] | None = None
         for serial, _ in hits.most_common(self._max_candidates):
             cand = self._entry(serial)
@@ -286,11 +290,11 @@ class DedupeIndex(IndexState):
         """True when ``item_id`` has a decision already: it is read again (a redelivery or a replay)."""
         return self._prior(item_id) is not None
 
-    def _prior(self, item_id: str) -> _Entry | None:
+    def _prior(self, item_id: str) -> Entry | None:
         raw = self._derived_store.get("d:" + item_id)
         if raw is None:
             return None
-        entry = self._entry(_from_u32(raw))
+        entry = self._entry(from_u32(raw))
         return entry if entry is not None and entry.item_id == item_id else None
 
 

@@ -44,20 +44,39 @@ import numpy.typing as npt
 from pipeline.fingerprint import Fingerprint
 from pipeline.records import DecisionKind
 
-_KINDS: Final[tuple[DecisionKind, ...]] = ("unique", "exact", "near")
+__all__ = [
+    "KINDS",
+    "META",
+    "NO_WATERMARK",
+    "SERIALS",
+    "BufferedStore",
+    "Decision",
+    "Entry",
+    "IndexState",
+    "append_serial",
+    "from_u32",
+    "u32",
+    "unpack_serials",
+]
+
+KINDS: Final[tuple[DecisionKind, ...]] = ("unique", "exact", "near")
+"""Decision kinds by the index an entry stores them under."""
 
 _BIG_ENDIAN: Final = sys.byteorder == "big"
-_META = struct.Struct("<qI")  # watermark (epoch seconds), next serial
+META: Final = struct.Struct("<qI")
+"""The ``m`` value: watermark (epoch seconds) and the next entry serial."""
 
 _ENTRY = struct.Struct("<BdiIHH16s")  # kind, similarity, hour, size, id len, root len, exact
 
-_NO_WATERMARK: Final = -(2**63)
+NO_WATERMARK: Final = -(2**63)
+"""The watermark of an index that has seen no item."""
 
 _BANDS_MARKER: Final = "#m3"  # not a band key (base64 has no "#"); bumped when the derived keys change form
 
 _CHUNK: Final = 64
 
-_SERIALS: Final = 2**32
+SERIALS: Final = 2**32
+"""Entry serials wrap around at this value (they are stored as 32-bit integers)."""
 
 
 @runtime_checkable
@@ -85,18 +104,27 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class Entry:
+    """One decided item, as its ``e:<serial>`` value holds it."""
+
     kind: int
+    """The decision's index in ``KINDS``."""
     similarity: float
     hour: int
+    """The retention hour it is filed under (epoch hours)."""
     size: int
+    """Its fingerprint's shingle count."""
     item_id: str
     root_id: str
+    """Its cluster's root (its own id when unique)."""
     exact: bytes
+    """The 16-byte exact hash of its normalised text."""
     signature: npt.NDArray[np.uint32] | None
+    """Its MinHash signature; None when it is not indexed for near copies (exact copies, empty texts)."""
 
     def decision(self) -> Decision:
-        kind = _KINDS[self.kind]
+        """The decision this entry records."""
+        kind = KINDS[self.kind]
         return Decision(
             item_id=self.item_id,
             kind=kind,
@@ -106,15 +134,18 @@ class _Entry:
         )
 
 
-def _u32(value: int) -> bytes:
+def u32(value: int) -> bytes:
+    """A serial or a count as the stores hold it: 4 bytes, little-endian."""
     return value.to_bytes(4, "little")
 
 
-def _from_u32(raw: bytes) -> int:
+def from_u32(raw: bytes) -> int:
+    """The inverse of ``u32``."""
     return int.from_bytes(raw, "little")
 
 
-def _unpack(raw: bytes) -> list[int]:
+def unpack_serials(raw: bytes) -> list[int]:
+    """The serials of a bucket or chunk value (``u32`` values laid end to end)."""
     values = array("I")
     values.frombytes(raw)
     if _BIG_ENDIAN:
@@ -136,13 +167,13 @@ def _pack_hours(hours: list[int]) -> bytes:
     return values.tobytes()
 
 
-def _append(raw: bytes | None, serial: int, cap: int) -> bytes:
-    """Append a serial to a bucket, dropping the oldest beyond ``cap``."""
+def append_serial(raw: bytes | None, packed: bytes, cap: int) -> bytes:
+    """Append a serial (packed by ``u32``) to a bucket, dropping the oldest beyond ``cap``."""
     if raw is None:
-        return _u32(serial)
+        return packed
     if len(raw) >= 4 * cap:
         raw = raw[len(raw) - 4 * (cap - 1) :]
-    return raw + _u32(serial)
+    return raw + packed
 
 
 class IndexState:
@@ -185,13 +216,14 @@ class IndexState:
             if entry is None:
                 continue
             self._file(entry.hour, serial)
-            self._bands["d:" + entry.item_id] = _u32(serial)
+            self._bands["d:" + entry.item_id] = u32(serial)
             if entry.signature is None:
                 continue
-            self._bands["x:" + entry.exact.hex()] = _u32(serial)  # the newest, as decide() leaves it
+            self._bands["x:" + entry.exact.hex()] = u32(serial)  # the newest, as decide() leaves it
             probe = Fingerprint(exact=entry.exact.hex(), signature=entry.signature, size=entry.size)
+            packed = u32(serial)
             for key in self._band_keys(probe):
-                self._bands[key] = _append(self._bands.get(key), serial, self._max_bucket)
+                self._bands[key] = append_serial(self._bands.get(key), packed, self._max_bucket)
         if current is not None:
             self._mark(current)
         elif self._flush:
@@ -224,13 +256,13 @@ class IndexState:
 
     def _past_written_entries(self, meta: bytes) -> bytes:
         """``meta``, or, when entries exist from its next serial on (a batch cut short), ``m`` moved past them."""
-        watermark, serial = _META.unpack(meta)
+        watermark, serial = META.unpack(meta)
         ahead = serial
         while f"e:{ahead:x}" in self._items:
-            ahead = (ahead + 1) % _SERIALS
+            ahead = (ahead + 1) % SERIALS
         if ahead == serial:
             return meta
-        moved = _META.pack(watermark, ahead)
+        moved = META.pack(watermark, ahead)
         self._items["m"] = moved
         return moved
 
@@ -243,11 +275,11 @@ class IndexState:
     def _meta(self) -> tuple[int, int]:
         raw = self._unsaved or self._items.get("m")
         if raw is None:
-            return _NO_WATERMARK, 0
-        watermark, serial = _META.unpack(raw)
+            return NO_WATERMARK, 0
+        watermark, serial = META.unpack(raw)
         return int(watermark), int(serial)
 
-    def _entry(self, serial: int) -> _Entry | None:
+    def _entry(self, serial: int) -> Entry | None:
         raw = self._items.get(f"e:{serial:x}")
         if raw is None:
             return None
@@ -258,9 +290,9 @@ class IndexState:
         root_id = raw[at : at + root_len].decode("utf-8") if root_len else item_id
         at += root_len
         signature = np.frombuffer(raw, dtype="<u4", offset=at) if len(raw) > at else None
-        return _Entry(kind, similarity, hour, size, item_id, root_id, exact, signature)
+        return Entry(kind, similarity, hour, size, item_id, root_id, exact, signature)
 
-    def _put_entry(self, serial: int, entry: _Entry) -> None:
+    def _put_entry(self, serial: int, entry: Entry) -> None:
         item = entry.item_id.encode("utf-8")
         root = b"" if entry.root_id == entry.item_id else entry.root_id.encode("utf-8")
         parts = [
@@ -275,15 +307,15 @@ class IndexState:
     def _file(self, hour: int, serial: int) -> None:
         """File a serial under its retention hour."""
         raw = self._derived_store.get(f"n:{hour}")
-        count = 0 if raw is None else _from_u32(raw)
+        count = 0 if raw is None else from_u32(raw)
         if raw is None:
             hours = self._hours()
             if hour not in hours:
                 bisect.insort(hours, hour)
                 self._derived_store["h"] = _pack_hours(hours)
         key = f"t:{hour}:{count // _CHUNK}"
-        self._derived_store[key] = (self._derived_store.get(key) or b"") + _u32(serial)
-        self._derived_store[f"n:{hour}"] = _u32(count + 1)
+        self._derived_store[key] = (self._derived_store.get(key) or b"") + u32(serial)
+        self._derived_store[f"n:{hour}"] = u32(count + 1)
 
     def _hours(self) -> list[int]:
         raw = self._derived_store.get("h")
@@ -304,10 +336,10 @@ class IndexState:
         while hours and hours[0] < cutoff and (budget is None or removed < budget):
             hour = hours[0]
             raw = self._derived_store.get(f"n:{hour}")
-            count = 0 if raw is None else _from_u32(raw)
+            count = 0 if raw is None else from_u32(raw)
             while count and (budget is None or removed < budget):
                 key = f"t:{hour}:{(count - 1) // _CHUNK}"
-                serials = _unpack(self._derived_store.get(key) or b"")
+                serials = unpack_serials(self._derived_store.get(key) or b"")
                 if not serials:  # a lost chunk: skip to the one before it
                     count = (count - 1) // _CHUNK * _CHUNK
                     continue
@@ -321,7 +353,7 @@ class IndexState:
                 else:
                     self._derived_store.pop(key, None)
             if count:
-                self._derived_store[f"n:{hour}"] = _u32(count)
+                self._derived_store[f"n:{hour}"] = u32(count)
             else:
                 self._derived_store.pop(f"n:{hour}", None)
                 hours.pop(0)
@@ -336,7 +368,7 @@ class IndexState:
         del self._items[f"e:{serial:x}"]
         if self._on_expire is not None:
             self._on_expire(entry.item_id, entry.kind == 0)
-        mine = _u32(serial)
+        mine = u32(serial)
         for key in ("d:" + entry.item_id, "x:" + entry.exact.hex()):
             if self._derived_store.get(key) == mine:
                 del self._derived_store[key]
@@ -347,7 +379,7 @@ class IndexState:
             raw = self._bands.get(key)
             if raw is None:
                 continue
-            serials = _unpack(raw)
+            serials = unpack_serials(raw)
             if serial in serials:
                 serials.remove(serial)
                 if serials:

@@ -20,3 +20,15 @@ def test_tracking_is_removed_and_host_lowered(url: str, expected: str) -> None:
 @pytest.mark.parametrize("url", ["not a url", "ftp://example.com/x", "/relative/path", "https://[bad"])
 def test_non_http_urls_have_no_canonical_form(url: str) -> None:
     assert canonical_url(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.com/a/b", "https://example.com/a/b"),
+        ("https://example.com/a/b?", "https://example.com/a/b"),
+        ("https://example.com/a?x=1%202&flag", "https://example.com/a?x=1+2&flag="),
+    ],
+)
+def test_urls_without_a_query_skip_only_the_query_work(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected

@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from pipeline.decode import Rejected, decode
+from pipeline.decode import Rejected, _cached_scope, decode, source_scope
 from pipeline.records import RawItem
 from pipeline.settings import Settings
 
@@ -119,3 +119,24 @@ def test_a_rejected_item_is_named_by_its_scoped_id(settings: Settings, make_item
     rejected = decode(encode(make_item(id="12345", source="Reuters", body="")), settings)
     assert not isinstance(rejected, RawItem)
     assert rejected.item_id == "reuters:12345"
+
+
+@pytest.mark.parametrize(
+    ("source", "scope"),
+    [
+        ("  Test   Wire ", "test wire"),
+        ("Test\x00 Wire\u200e", "test wire"),
+        ("\x01\x02", None),
+        ("x" * 300, "x" * 128),
+        (42, None),
+    ],
+)
+def test_source_scope_folds_case_space_and_controls(source: object, scope: str | None) -> None:
+    assert source_scope(source) == scope
+    assert source_scope(source) == scope  # the second answer may come from the cache: the same
+
+
+def test_long_sources_are_not_cached() -> None:
+    before = _cached_scope.cache_info().currsize
+    source_scope("y" * 10_000)
+    assert _cached_scope.cache_info().currsize == before

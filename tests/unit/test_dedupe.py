@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -324,3 +326,15 @@ def test_a_batch_cut_short_by_a_crash_overwrites_no_entry_after_a_restart() -> N
     decide(restarted, "new", earnings("ACME CORP", "1ST", (10, 8), ("1.2 mln", "1.0 mln"), ("9", "8")))
     assert sorted(k for k in crashed if k.startswith("e:")) == ["e:0", "e:1", "e:2"]  # "orig" kept its entry
     assert decide(restarted, "later-copy", STORY).duplicate_of == "orig"
+
+
+def test_pipeline_modules_import_no_private_names_of_each_other() -> None:
+    # dedupe (the rules) uses dedupe_state (the layout) through its public names only; private modules of the
+    # package (``from pipeline import _html``) are fine, private names inside another module are not.
+    root = Path(__file__).resolve().parents[2] / "pipeline"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline."):
+                offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert offenders == []
