@@ -93,8 +93,10 @@ def articles(base: list[tuple[str, dict[str, Any]]], count: int, rng: random.Ran
                 break
             value = dict(article)
             value["id"] = f"{cycle}-{article['id']}"
+            value["key"] = f"{cycle}-{article.get('key') or article['id']}"
             if article.get("duplicate_of"):
                 value["duplicate_of"] = f"{cycle}-{article['duplicate_of']}"
+                value["duplicate_of_key"] = f"{cycle}-{article.get('duplicate_of_key') or article['duplicate_of']}"
             value["published_at"] = (NOW - timedelta(seconds=rng.uniform(0, 30 * 86_400))).isoformat()
             out.append((kind, orjson.dumps(value)))
         cycle += 1
@@ -202,7 +204,7 @@ def bench_kafka(broker: str, messages: list[tuple[str, bytes]], workdir: Path) -
         await producer.start()
         try:
             for kind, data in messages:
-                key = orjson.loads(data)["id"].encode()
+                key = orjson.loads(data)["key"].encode()
                 await producer.send(settings.topic(kind), data, key=key)
             await producer.flush()
         finally:

@@ -48,7 +48,7 @@ from typing import Any
 import orjson
 from selectolax.lexbor import LexborHTMLParser
 
-from pipeline.decode import source_scope
+from pipeline.decode import item_key
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT.parent / "shared/data/dev"))
@@ -152,8 +152,7 @@ class Spec:
 
 def _key(value: dict[str, Any]) -> str:
     """The id the pipeline gives an item: the feed's id scoped by its source (``pipeline.decode``)."""
-    scope = source_scope(value.get("source"))
-    return f"{scope}:{value['id']}" if scope else str(value["id"])
+    return item_key(str(value["id"]), value.get("source"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +484,7 @@ def check(spec: Spec) -> dict[str, object]:
             if topic == "deadletter":
                 reasons[str(value.get("reason"))] += 1
             if topic in {"search", "duplicates", "deadletter"} and key and key not in decided:
-                decided[key] = (topic, value.get("duplicate_of"))
+                decided[key] = (topic, value.get("duplicate_of_key"))
     finally:
         path.unlink()
     kinds = Counter(item.kind for item in meant.values())

@@ -87,8 +87,8 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes, *, nested: b
         elif not item_id.isprintable():
             return _invalid("invalid_id", "id holds control characters", None)
     feed_id = item_id
-    if item_id is not None and (scope := source_scope(data.get("source"))):
-        item_id = f"{scope}:{item_id}"  # two outlets' "12345" are two items
+    if item_id is not None:
+        item_id = item_key(item_id, data.get("source"))  # two outlets' "12345" are two items
     if nested and _too_deep(raw, data):
         limit = _WRITE_DEPTH - _OUTPUT_WRAP
         return _invalid("too_deep", f"the item nests arrays and objects more than {limit} levels deep", item_id)
@@ -146,8 +146,10 @@ def _validate(data: dict[str, Any], settings: Settings, raw: bytes, *, nested: b
 def source_scope(source: Any) -> str | None:
     """The scope of a feed's ids: its source, case-folded with white space collapsed (None without one).
 
-    An item's id is ``<scope>:<feed id>`` when the feed gives both an id and a source, so that two outlets
-    that both send id ``12345`` stay two items; the feed's own id is kept as ``feed_id``.
+    An item's key is ``<scope>:<feed id>`` when the feed gives an id and a source, so that two outlets that both
+    send id ``12345`` stay two items (without a source: the feed id, ``:<feed id>`` if it holds a colon). The
+    feed's own id is kept as ``feed_id`` and is the article's public ``id``. A colon in the source is written
+    ``%3A`` (and ``%`` as ``%25``), so the feed id is all after the first colon (``public_id``).
     """
     if not isinstance(source, str):
         return None
@@ -162,8 +164,23 @@ _MAX_CACHED_SOURCE = 256
 def _scope(source: str) -> str | None:
     if not source.isprintable():
         source = "".join(c for c in source if c.isprintable())
-    scope = " ".join(source.split()).casefold()
-    return scope[:_MAX_SCOPE] or None
+    scope = " ".join(source.split()).casefold()[:_MAX_SCOPE]
+    if "%" in scope or ":" in scope:
+        scope = scope.replace("%", "%25").replace(":", "%3A")
+    return scope or None
+
+
+def item_key(feed_id: str, source: Any) -> str:
+    """The key of an item whose feed gave it ``feed_id`` (see ``source_scope``)."""
+    scope = source_scope(source)
+    return f"{scope or ''}:{feed_id}" if scope or ":" in feed_id else feed_id
+
+
+def public_id(key: str) -> str:
+    """The id an item is published under, from its key: the feed's own id (all after the scope), or a derived
+    id (``url-...``, ``content-...``, which hold no colon) as it is."""
+    scope, colon, feed_id = key.partition(":")
+    return feed_id if colon else scope
 
 
 _cached_scope = lru_cache(maxsize=4096)(_scope)

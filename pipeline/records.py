@@ -123,7 +123,7 @@ class DeadLetter:
     original_bytes: int
     """Length of the original message in bytes."""
     item_id: str | None
-    """The item id when it could be read: scoped by source like an article's ``id``."""
+    """The item's key when it could be read (an article's ``key``: the feed id scoped by source)."""
     failed_at: str
     """When the item was dead-lettered, ISO 8601 UTC."""
     replay: bool = False
@@ -137,8 +137,11 @@ class Article:
     """A cleaned, tagged, deduplicated article: the value of ``news.search`` and ``news.duplicates``."""
 
     id: str
-    """The item id: the feed's scoped by source (``<source>:<feed id>``, or the feed's id alone when there is no
-    source), or derived: see ``id_source``."""
+    """The item's id: the feed's own id, or one derived from the canonical URL or the body (``id_source``). Two
+    outlets may send the same feed id: ``key`` tells their articles apart."""
+    key: str
+    """The item's key, unique across sources: ``<source>:<feed id>`` (``:<feed id>`` without a source; the
+    source case-folded, white space collapsed, ``:`` written ``%3A``), or the derived id. Also the message key."""
     id_source: str
     """``feed``, ``url`` (derived from the canonical URL) or ``content`` (derived from the body)."""
     source: str | None
@@ -162,9 +165,13 @@ class Article:
     fingerprint: str
     """Exact-content hash of the normalised text (hex)."""
     cluster_id: str
-    """The story cluster: the id of its canonical (first seen) copy."""
+    """The story cluster: the ``id`` of its canonical (first seen) copy."""
+    cluster_key: str
+    """The ``key`` of the story's canonical copy."""
     duplicate_of: str | None
-    """The canonical item's id on ``news.duplicates``; null on ``news.search``."""
+    """The canonical item's ``id`` on ``news.duplicates``; null on ``news.search``."""
+    duplicate_of_key: str | None
+    """The canonical item's ``key`` on ``news.duplicates``; null on ``news.search``."""
     similarity: float
     """Similarity to the canonical copy (1.0 for the canonical copy itself)."""
     duplicate_kind: str
@@ -181,8 +188,6 @@ class Article:
     """Input fields outside the contract, kept as they were."""
     schema_version: int = SCHEMA_VERSION
     """Version of this message shape."""
-    feed_id: str | None = None
-    """The id as the feed gave it; null when the id was derived."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pipeline.decode import public_id
 from pipeline.records import Article, DeadLetter, Message
 from pipeline.settings import Settings
 
@@ -17,7 +18,8 @@ def article(prepared: Prepared, decision: Decision) -> Article:
     """The article record of a prepared item and its dedupe decision."""
     item, cleaned = prepared.item, prepared.cleaned
     return Article(
-        id=item.id,
+        id=public_id(item.id),
+        key=item.id,
         id_source=item.id_source,
         source=item.source,
         url=item.url,
@@ -29,8 +31,10 @@ def article(prepared: Prepared, decision: Decision) -> Article:
         credit=cleaned.credit,
         tags=prepared.tags,
         fingerprint=prepared.fingerprint.exact,
-        cluster_id=decision.cluster_id,
-        duplicate_of=decision.duplicate_of,
+        cluster_id=public_id(decision.cluster_id),
+        cluster_key=decision.cluster_id,
+        duplicate_of=public_id(decision.duplicate_of) if decision.duplicate_of else None,
+        duplicate_of_key=decision.duplicate_of,
         similarity=round(decision.similarity, 4),
         duplicate_kind=decision.kind,
         removed=dict(cleaned.removed),
@@ -38,7 +42,6 @@ def article(prepared: Prepared, decision: Decision) -> Article:
         replay=prepared.origin.replay,
         warnings=item.warnings,
         extra=item.extra,
-        feed_id=item.feed_id,
     )
 
 
@@ -46,7 +49,7 @@ def route(prepared: Prepared, decision: Decision, alerts: Sequence[Any], setting
     """The messages for one settled item: exactly one of search or duplicates, then its alerts."""
     record = article(prepared, decision)
     topic = settings.topic("duplicates" if decision.duplicate_of else "search")
-    messages = [Message(topic, record.id, record)]
+    messages = [Message(topic, record.key, record)]
     messages.extend(Message(settings.topic("alerts"), alert.alert_id, alert) for alert in alerts)
     return messages
 

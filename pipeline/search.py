@@ -31,11 +31,11 @@ class IndexEntry:
     """One article as the index holds it."""
 
     id: str
-    """The article id: documents are upserted by it."""
+    """The article's key (``schemas/article.schema.json``): documents are upserted by it."""
     kind: Kind
     """``story`` (from the search topic) or ``copy`` (from the duplicates topic)."""
     duplicate_of: str | None
-    """For a copy, the id of its original."""
+    """For a copy, the key of its original."""
     title: str
     """Searched, with a boost over the body."""
     body: str
@@ -110,14 +110,16 @@ def index_entry(value: Mapping[str, Any], *, kind: Kind) -> IndexEntry:
     Raises:
         NotAnArticleError: no string id, or no text to index.
     """
-    article_id = value.get("id")
+    # By key: two outlets' articles may share a feed id (``id``), never a key. Messages written before keys
+    # existed hold the key in ``id``.
+    article_id = value.get("key") or value.get("id")
     if not isinstance(article_id, str) or not article_id:
         raise NotAnArticleError("no id")
     title = _text(value.get("title"))
     body = _text(value.get("body"))
     if not title and not body:
         raise NotAnArticleError("no title and no body")
-    duplicate_of = _text(value.get("duplicate_of")) or None
+    duplicate_of = _text(value.get("duplicate_of_key") or value.get("duplicate_of")) or None
     if kind == "copy" and duplicate_of is None:
         raise NotAnArticleError("a copy without duplicate_of")
     when = parse_published(value.get("published_at")) or parse_published(value.get("ingested_at"))
@@ -141,7 +143,7 @@ def index_entry(value: Mapping[str, Any], *, kind: Kind) -> IndexEntry:
         when=when or datetime(1970, 1, 1, tzinfo=UTC),
         tags=tags,
         language=_text(value.get("language")),
-        cluster_id=_text(value.get("cluster_id")) or None,
+        cluster_id=_text(value.get("cluster_key") or value.get("cluster_id")) or None,
     )
 
 

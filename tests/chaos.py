@@ -325,7 +325,7 @@ def judge(messages: list[tuple[str, str | None, Any]], want: Expected, seconds: 
                 continue
             places.setdefault(item, set()).add(topic)
             if topic != "deadletter":
-                decisions.setdefault(item, set()).add(orjson.dumps([value["duplicate_of"], value["cluster_id"]]))
+                decisions.setdefault(item, set()).add(orjson.dumps([value["duplicate_of_key"], value["cluster_key"]]))
     return Verdict(
         inputs=len(want.ids) + len(want.anonymous),
         lost=want.ids - set(places),

@@ -12,7 +12,7 @@ import pytest
 import structlog
 from hypothesis import settings as hypothesis_settings
 
-from pipeline.decode import source_scope
+from pipeline.decode import item_key
 from pipeline.settings import Settings
 
 # CI explores the same examples every run (a failure found once is kept by the example database locally).
@@ -79,5 +79,4 @@ def settings() -> Settings:
 def key_of(item: dict[str, Any]) -> str:
     """The id (and key) an input item with a feed id comes out under: scoped by its source, as
     ``pipeline.decode`` does (``tests/unit/test_decode.py`` pins the rule itself)."""
-    scope = source_scope(item.get("source"))
-    return f"{scope}:{item['id']}" if scope else str(item["id"])
+    return item_key(str(item["id"]), item.get("source"))

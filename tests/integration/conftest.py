@@ -342,12 +342,12 @@ def outcome(messages: list[dict[str, Any]]) -> Outcome:
         if message["topic"] not in ("search", "duplicates", "deadletter"):
             continue
         value = message["value"]
-        item = value.get("item_id") if message["topic"] == "deadletter" else value["id"]
+        item = value.get("item_id") if message["topic"] == "deadletter" else value["key"]
         if not item:
             continue
         places.setdefault(item, set()).add(message["topic"])
         if message["topic"] != "deadletter":
-            decisions.setdefault(item, set()).add(orjson.dumps([value["duplicate_of"], value["cluster_id"]]))
+            decisions.setdefault(item, set()).add(orjson.dumps([value["duplicate_of_key"], value["cluster_key"]]))
         body = orjson.dumps([message["topic"], message["key"], value], option=orjson.OPT_SORT_KEYS)
         if body in seen:
             repeats += 1

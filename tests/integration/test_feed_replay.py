@@ -44,7 +44,7 @@ async def test_feed_files_and_an_arc_crawl_flow_through_replay_and_the_worker(
     assert {"wire-2024-0001", "tag:blog.example.co.uk,2024:1", "j-1", "http://arc.example.com/page"} <= feed_ids
     ids = {key_of(m["value"]) for m in raw}  # they come out scoped by their feed's source
     out = await collect(stack, ROUTED, until=lambda ms: {m["key"] for m in ms} >= ids)
-    articles = {m["value"]["feed_id"]: m["value"] for m in out if m["topic"] in {"search", "duplicates"}}
+    articles = {m["value"]["id"]: m["value"] for m in out if m["topic"] in {"search", "duplicates"}}
     assert set(articles) == feed_ids  # nothing dead-lettered: every mapped entry is a valid raw item
     wire = articles["wire-2024-0001"]
     assert wire["published_at"] == "2024-01-01T10:00:00Z"  # RFC 2822 pubDate, in UTC

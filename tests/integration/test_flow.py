@@ -51,8 +51,10 @@ async def test_seed_is_cleaned_copy_is_a_duplicate_bad_json_is_dead_lettered(
 
     [duplicate] = by_topic(messages, "duplicates")
     assert duplicate["key"] == key_of(copy)
-    assert duplicate["value"]["duplicate_of"] == key_of(seed)
-    assert duplicate["value"]["cluster_id"] == article["value"]["cluster_id"]
+    assert duplicate["value"]["duplicate_of_key"] == key_of(seed)
+    assert duplicate["value"]["duplicate_of"] == seed["id"]  # the original's id as its feed gave it
+    assert (article["value"]["id"], article["value"]["key"]) == (seed["id"], key_of(seed))
+    assert duplicate["value"]["cluster_key"] == article["value"]["cluster_key"]
     jsonschema.validate(duplicate["value"], _schema("article"))
 
     letters = {m["value"]["reason"]: m["value"] for m in by_topic(messages, "deadletter")}
@@ -68,7 +70,7 @@ async def test_seed_is_cleaned_copy_is_a_duplicate_bad_json_is_dead_lettered(
     alerts = by_topic(messages, "alerts")
     assert alerts, "the seed item raises at least one alert"
     for alert in alerts:
-        assert alert["value"]["cluster_id"] == article["value"]["cluster_id"]
+        assert alert["value"]["cluster_id"] == article["value"]["cluster_key"]  # alerts name items by key
         jsonschema.validate(alert["value"], _schema("alert"))
 
 

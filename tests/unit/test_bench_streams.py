@@ -185,7 +185,7 @@ def test_the_pipeline_finds_exactly_the_copies_meant() -> None:
     lines = ((streams.__name__, n, item.line) for n, item in enumerate(items))
     for message in process_lines(pipeline, lines):
         decided.setdefault(
-            message.key, (message.topic.rsplit(".", 1)[-1], getattr(message.value, "duplicate_of", None))
+            message.key, (message.topic.rsplit(".", 1)[-1], getattr(message.value, "duplicate_of_key", None))
         )
     new = [i for i in items if i.kind == "new"]
     copies = [i for i in items if i.kind == "copy"]

@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from agents.offline import offline_pipeline, process_lines
 from pipeline.deadletter import original_bytes
+from pipeline.decode import public_id
 from pipeline.prepared import Prepared
 from pipeline.process import Pipeline
 from pipeline.records import Article, DeadLetter, Message, Origin
@@ -114,7 +115,8 @@ def routed(messages: Iterable[Message], raw: bytes, offset: int = 7) -> Message:
         assert value.body.strip() == value.body != ""
         assert not CONTROL.search(value.body), repr(CONTROL.search(value.body))
         assert value.title is None or not CONTROL.search(value.title)
-        assert message.key == value.id
+        assert message.key == value.key
+        assert value.id == public_id(value.key)
     return message
 
 
