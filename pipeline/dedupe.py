@@ -118,6 +118,8 @@ class DedupeIndex(IndexState):
             raise ValueError("num_bands * band_rows exceeds the signature length")
         self._items = items
         self._bands = bands
+        self._get_many: Callable[[list[str]], list[bytes | None]] | None = getattr(bands, "get_many", None)
+        """A store's batched read (the worker's RocksDB bands: one call for all of an item's band keys)."""
         self._derived_store = bands if derived_bands else items
         """Where the derived keys (``h``, ``n:``, ``t:``, ``d:``, ``x:``) live."""
         self._window = int(window.total_seconds())
@@ -245,7 +247,7 @@ class DedupeIndex(IndexState):
             hit = self._entry(from_u32(raw))
             if hit is not None and hit.hour >= cutoff and hit.exact == exact:
                 return 1, hit.root_id, 1.0
-        buckets.extend(map(self._bands.get, band_keys))
+        buckets.extend(self._get_many(band_keys) if self._get_many else map(self._bands.get, band_keys))
         # One count over all the buckets, in band order: the same counts, and ties in the same order, as
         # counting bucket by bucket.
         hits = Counter(unpack_serials(b"".join(filter(None, buckets))))
