@@ -47,6 +47,7 @@ import memory  # noqa: E402
 import offline  # noqa: E402
 
 RESULTS = ROOT / "bench/results"
+PROGRESS = RESULTS / "progress.json"
 TARGETS = {
     "offline_items_per_s": 3500,
     "worker_cpu_ms_per_item": 0.55,
@@ -107,6 +108,8 @@ def _phase(results: dict[str, Any], name: str, skip: set[str], fn: Any) -> Any:
     if isinstance(value, dict):
         value["phase_s"] = round(time.monotonic() - started, 1)
     results[name] = value
+    RESULTS.mkdir(parents=True, exist_ok=True)  # what is done so far survives a run cut short (its timeout)
+    PROGRESS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
     return value
 
 
@@ -393,8 +396,14 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     started = time.monotonic()
+    PROGRESS.unlink(missing_ok=True)
+    status = 0
     try:
         results = run_all()
+    except SystemExit as stop:  # stopped (its timeout): the phases done are still reported
+        status = int(stop.code or 1)
+        results = orjson.loads(PROGRESS.read_bytes()) if PROGRESS.exists() else {}
+        results["stopped_early"] = True
     finally:
         e2e.kill_leftovers()
     results["total_s"] = round(time.monotonic() - started, 1)
@@ -406,7 +415,7 @@ def main() -> int:
     (RESULTS / "latest.txt").write_text(text + "\n")
     print(text)
     print(f"\n(total {results['total_s']} s; JSON: {RESULTS / 'latest.json'})")
-    return 0
+    return status
 
 
 if __name__ == "__main__":
