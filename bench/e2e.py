@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 from agents.admin import create_topics  # noqa: E402
 from agents.app import bootstrap_servers  # noqa: E402
 from agents.logs import configure_logging  # noqa: E402
+from pipeline.decode import item_key  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 
 configure_logging("WARNING", "console")  # the service's own log lines (topics_created, ...) stay off stdout
@@ -137,7 +138,8 @@ def stream_payloads(count: int) -> list[tuple[bytes, bytes]]:
             if len(out) >= count:
                 break
             fresh = {**item, "id": f"{item['id']}~{rep}"}
-            out.append((fresh["id"].encode(), orjson.dumps(fresh)))
+            # Keyed as the worker keys its outputs (the id scoped by source), which is what arrivals are matched by.
+            out.append((item_key(fresh["id"], fresh.get("source")).encode(), orjson.dumps(fresh)))
         rep += 1
     return out
 
@@ -150,14 +152,14 @@ class UniqueItems:
         self.texts = [item["body"] for item in _read_stream() if len(item["body"].split()) >= 40]
         self.vocab = sorted({w for text in self.texts[:800] for w in text.split() if w.isalpha()})
 
-    def make(self, item_id: str) -> bytes:
+    def make(self, item_id: str, source: str | None = "bench") -> bytes:
         rng = self.rng
         words = [w if rng.random() < 0.5 else rng.choice(self.vocab) for w in rng.choice(self.texts).split()]
         paragraphs = [" ".join(words[i : i + 40]) for i in range(0, len(words), 40)]
         return orjson.dumps(
             {
                 "id": item_id,
-                "source": "bench",
+                "source": source,
                 "title": " ".join(rng.choice(self.vocab) for _ in range(7)),
                 "body": "\n\n".join(paragraphs),
                 "published_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -196,7 +198,7 @@ def synthetic_payloads(count: int) -> list[tuple[bytes, bytes]]:
     for item_id, text, when in dedupe_bench._synthetic(bases, count):  # noqa: SLF001
         value = {"id": item_id, "source": "bench", "body": text, "language": "en",
                  "published_at": when.isoformat().replace("+00:00", "Z")}  # fmt: skip
-        out.append((item_id.encode(), orjson.dumps(value)))
+        out.append((item_key(item_id, "bench").encode(), orjson.dumps(value)))
     return out
 
 
@@ -348,7 +350,9 @@ async def wait_ready(target: Target, tracker: Tracker, producer: AIOKafkaProduce
     unique = UniqueItems(seed=1)
     keys = [f"warmup-{p}" for p in range(PARTITIONS)]
     for p, key in enumerate(keys):
-        await producer.send_and_wait(target.raw_topic, unique.make(key), key=key.encode(), partition=p)
+        # No source: the worker's key is the id itself, the key the forward-only agent keeps (a scoped key
+        # "bench:warmup-0" was never awaited here, and each worker run waited out the 90 s deadline instead).
+        await producer.send_and_wait(target.raw_topic, unique.make(key, None), key=key.encode(), partition=p)
     await tracker.wait_keys(set(keys), deadline - time.monotonic(), target)
     return time.monotonic() - started
 
@@ -546,7 +550,7 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
     unique = UniqueItems(seed=5)
     count = int(rate * seconds)
     tag = uuid.uuid4().hex[:6]
-    payloads = [(f"lat-{tag}-{i}", unique.make(f"lat-{tag}-{i}")) for i in range(count)]
+    payloads = [(f"lat-{tag}-{i}", unique.make(f"lat-{tag}-{i}", None)) for i in range(count)]  # key = id: no source
 
     async def body(target: Target, tracker: Tracker, _: AIOKafkaProducer) -> dict[str, Any]:
         producer = _producer(linger_ms=0)
