@@ -136,9 +136,8 @@ class Tables:
 
 async def changelog_errors(tables: Tables) -> list[BaseException]:
     """Wait for every changelog record the tables sent since the last call; the errors of those refused."""
-    for table in (tables.items, tables.fired):
-        if table.outbox is not None:
-            await table.outbox.flush()
+    for outbox in {table.outbox for table in (tables.items, tables.fired) if table.outbox is not None}:
+        await outbox.flush()  # the tables share the dedupe agent's outbox: flushed once
     futures = tables.items.unsent + tables.fired.unsent
     if not futures:
         return []

@@ -72,7 +72,7 @@ class Wiring:
             send = encode(message)
             item.sends.append(send)
             item.futures.append(await self.delivery.send(*send))
-            self.metrics.items_out.labels(stage, message.topic).inc()
+            self.metrics.child(self.metrics.items_out, stage, message.topic).inc()
         return item
 
     def queue_item(self, messages: list[Message], item: Item, outbox: Outbox, *, stage: str) -> Item:
