@@ -1,19 +1,24 @@
 """The dedupe agent: one shard per language decides unique or copy, raises alerts and routes the outputs.
 
-Each internal message is a batch of prepared items from one intake worker (``pipeline.process.pack_batch``);
-they are decided in order. A batch redelivered after a crash gets the same decisions: they are stored per id,
-and their changelog records are acknowledged by the broker before any output is sent for them. The internal
-message is released for commit once every output of every item in it was acknowledged (``agents.delivery``).
+Each internal message is a batch of prepared items from one intake worker (``pipeline.prepared.pack_batch``);
+they are decided in order. Up to ``dedupe_batch_messages`` internal messages are taken together, so a trickle
+of small messages shares one changelog wait and one flush of outputs. A batch redelivered after a crash gets
+the same decisions: they are stored per id, and their changelog records are acknowledged by the broker before
+any output is sent for them. An internal message is released for commit once every output of every item in it
+was acknowledged (``agents.delivery``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from faust.streams import _current_event
 
 from agents.app import ChangelogRefusedError, changelog_errors
 from agents.bands import LocalBands
@@ -71,8 +76,9 @@ def register(wiring: Wiring) -> Any:
             store.persist()
             log.info("dedupe_bands_persisted", partition=partition)
 
-    async def settle(message: Any, record: bytes) -> tuple[Item, list[Message]]:
+    async def settle(event: Any, record: bytes) -> tuple[Item, list[Message]]:
         """Decide one prepared record: its outputs, unsent; what cannot be read or decided is dead-lettered."""
+        message = event.message
         with wiring.taking(message, "dedupe"):
             now = datetime.now(UTC)
             try:
@@ -107,30 +113,41 @@ def register(wiring: Wiring) -> Any:
                 # Read again: its first outputs may be out already, so a refusal now must not send it to the
                 # dead letter as well; it waits, halted, until the broker takes them (agents.delivery).
                 return Item([], None, prepared.item.id), messages
-            item = Item([], wiring.rejecter(prepared, stage="dedupe"), prepared.item.id, remember=remember(prepared))
+            item = Item(
+                [], wiring.rejecter(prepared, stage="dedupe"), prepared.item.id, remember=remember(prepared, event)
+            )
             return item, messages
 
-    def remember(prepared: Prepared) -> Callable[[bytes], Awaitable[None]]:
+    def remember(prepared: Prepared, event: Any) -> Callable[[bytes], Awaitable[None]]:
         async def rejected(letter: bytes) -> None:
-            # Runs in the settle task, whose context holds this event: the record goes to its partition.
-            pipeline.remember_rejected(prepared.item.id, letter)
+            # Runs in the settle task, which may hold other events too: the record goes to this event's partition.
+            with current(event):
+                pipeline.remember_rejected(prepared.item.id, letter)
             for error in await changelog_errors(tables):
                 raise ChangelogRefusedError(error)
 
         return rejected
 
-    async def handle(event: Any) -> None:
-        """Decide a batch of prepared items, then send their outputs once the decisions are in the changelog."""
-        message = event.message
+    async def handle(events: list[Any]) -> None:
+        """Decide batches of prepared items, then send their outputs once the decisions are in the changelog.
+
+        One changelog wait and one flush of outputs serve them all.
+        """
         for topic in outputs:
             if not outbox.known(topic):
                 await outbox.learn(topic)
-        try:
-            records = unpack_batch(event.value)
-        except ValueError:
-            records = [event.value]  # a broken batch: dead-lettered whole, as any unreadable record
-        with index_for(message.partition).batch():  # the watermark and the local bands: written once a batch
-            decided = [await settle(message, record) for record in records]
+        decided: list[tuple[Item, list[Message]]] = []
+        for partition, group in by_partition(events):
+            # One partition's events, in order. The tables read and write the partition of Faust's current event
+            # (take_events leaves the batch's last one): set to this group's. The index writes its watermark and
+            # local bands once a group.
+            with current(group[-1]), index_for(partition).batch():
+                for event in group:
+                    try:
+                        records = unpack_batch(event.value)
+                    except ValueError:
+                        records = [event.value]  # a broken batch: dead-lettered whole, as any unreadable record
+                    decided += [await settle(event, record) for record in records]
         # Every output must find its decision in the changelog after a crash or a failover: the changelog
         # records go first, and a refused one stops the worker before anything is sent for it.
         for error in await changelog_errors(tables):
@@ -138,17 +155,39 @@ def register(wiring: Wiring) -> Any:
         for item, messages in decided:
             wiring.queue_item(messages, item, outbox, stage="dedupe")
         await outbox.flush()
-        await delivery.settle([event], [item for item, _ in decided])
+        await delivery.settle(events, [item for item, _ in decided])
 
     @wiring.app.agent(wiring.topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:
-        async for event in stream.events():
+        within = settings.intake_batch_ms / 1000
+        async for events in stream.take_events(settings.dedupe_batch_messages, within=within):
             try:
-                await handle(event)
+                await handle(list(events))
             except Exception as error:  # noqa: BLE001 - never released: read again after the restart
-                await delivery.fail([event], error)
+                await delivery.fail(events, error)
                 return
             if not await delivery.ready():
                 return  # stopping
 
     return dedupe
+
+
+def by_partition(events: list[Any]) -> list[tuple[int, list[Any]]]:
+    """The events grouped by partition, each group in the order it was read."""
+    groups: dict[int, list[Any]] = {}
+    for event in events:
+        groups.setdefault(event.message.partition, []).append(event)
+    return list(groups.items())
+
+
+@contextlib.contextmanager
+def current(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event: the tables read and write its partition's store and changelog.
+
+    Faust sets it per event while a stream iterates; ``take_events`` leaves the last event of the batch.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

@@ -113,3 +113,31 @@ async def test_window_is_judged_by_event_time(make_stack, start_worker, producer
     routes = [(m["topic"], m["key"], m["value"].get("duplicate_of")) for m in messages]
     assert _keys(messages, "duplicates") == {"early-copy"}, routes
     assert _keys(messages, "search") == {"old-orig", "later", "late-copy"}, routes
+
+
+async def test_shards_decided_together_keep_their_own_partitions(make_stack, start_worker, producer) -> None:
+    # Two dedupe partitions: "en" falls on 1 and "es" on 0 (murmur2). A wait of 300 ms per batch makes the dedupe
+    # stage take both shards' internal messages together, so each decision must still reach its own partition's
+    # store and changelog: read back into a fresh state directory, both copies find their originals.
+    stack = make_stack(NEWSFEED_DEDUPE_PARTITIONS="2", NEWSFEED_INTAKE_BATCH_MS="300")
+    worker = start_worker(stack, "before")
+    originals = [
+        _copy("orig-en", title="Trade talks end without deal", language="en"),
+        {"id": "orig-es", "title": "Bank holds rates", "body": OTHER_STORY, "language": "es"},
+    ]
+    await publish(producer, stack, originals)
+    await collect(stack, ["search"], until=lambda ms: _keys(ms, "search") >= {"orig-en", "orig-es"})
+    worker.kill()
+
+    start_worker(stack, "after")
+    copies = [
+        _copy("copy-en", junk="share now\n", language="en-GB"),
+        {"id": "copy-es", "title": "Bank holds rates", "body": OTHER_STORY + "\nSource link", "language": "es"},
+    ]
+    await publish(producer, stack, copies)
+    messages = await collect(stack, ["search", "duplicates"], until=lambda ms: _routed(ms) >= {"copy-en", "copy-es"})
+    assert {m["key"]: m["value"]["duplicate_of"] for m in by_topic(messages, "duplicates")} == {
+        "copy-en": "orig-en",
+        "copy-es": "orig-es",
+    }
+    assert _keys(messages, "search") == {"orig-en", "orig-es"}

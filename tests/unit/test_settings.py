@@ -90,6 +90,9 @@ def test_intake_batches_are_bounded_and_must_wait_a_while() -> None:
         Settings.from_env({"NEWSFEED_INTAKE_BATCH_ITEMS": "0"})
     with pytest.raises(SettingsError, match="NEWSFEED_INTAKE_BATCH_MS"):
         Settings.from_env({"NEWSFEED_INTAKE_BATCH_MS": "0"})  # Faust would then wait for a full batch
+    assert Settings.from_env({"NEWSFEED_DEDUPE_BATCH_MESSAGES": "8"}).dedupe_batch_messages == 8
+    with pytest.raises(SettingsError, match="NEWSFEED_DEDUPE_BATCH_MESSAGES"):
+        Settings.from_env({"NEWSFEED_DEDUPE_BATCH_MESSAGES": "0"})
 
 
 @pytest.mark.parametrize(
