@@ -22,6 +22,7 @@ from faust.streams import _current_event
 
 from agents.app import ChangelogRefusedError, changelog_errors
 from agents.bands import LocalBands
+from agents.batches import take_events
 from agents.delivery import Item
 from agents.logs import bind_item
 from agents.outbox import Outbox
@@ -138,8 +139,8 @@ def register(wiring: Wiring) -> Any:
                 await outbox.learn(topic)
         decided: list[tuple[Item, list[Message]]] = []
         for partition, group in by_partition(events):
-            # One partition's events, in order. The tables read and write the partition of Faust's current event
-            # (take_events leaves the batch's last one): set to this group's. The index writes its watermark and
+            # One partition's events, in order. The tables read and write the partition of Faust's current event,
+            # which a batch's handler does not have: set to this group's. The index writes its watermark and
             # local bands once a group.
             with current(group[-1]), index_for(partition).batch():
                 for event in group:
@@ -160,7 +161,7 @@ def register(wiring: Wiring) -> Any:
     @wiring.app.agent(wiring.topics.prepared, name="dedupe")
     async def dedupe(stream: Any) -> None:
         within = settings.intake_batch_ms / 1000
-        async for events in stream.take_events(settings.dedupe_batch_messages, within=within):
+        async for events in take_events(stream, settings.dedupe_batch_messages, within):
             try:
                 await handle(list(events))
             except Exception as error:  # noqa: BLE001 - never released: read again after the restart
@@ -184,7 +185,8 @@ def by_partition(events: list[Any]) -> list[tuple[int, list[Any]]]:
 def current(event: Any) -> Iterator[None]:
     """Make ``event`` Faust's current event: the tables read and write its partition's store and changelog.
 
-    Faust sets it per event while a stream iterates; ``take_events`` leaves the last event of the batch.
+    Faust sets it per event in the task that iterates the stream; batches are filled in another task
+    (``agents.batches``), so the handler of a batch has none of its own.
     """
     token = _current_event.set(weakref.ref(event))
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from agents.batches import take_events
 from agents.deadline import Deadline, ItemTimeout
 from agents.delivery import Item
 from agents.replay import REPLAY_HEADER
@@ -105,7 +106,7 @@ def register(wiring: Wiring) -> Any:
     @wiring.app.agent(wiring.topics.raw, name="intake")
     async def intake(stream: Any) -> None:
         within = settings.intake_batch_ms / 1000
-        async for events in stream.take_events(settings.intake_batch_items, within=within):
+        async for events in take_events(stream, settings.intake_batch_items, within):
             try:
                 await handle(events)
             except Exception as error:  # noqa: BLE001 - never released: read again after the restart

@@ -553,6 +553,11 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
     payloads = [(f"lat-{tag}-{i}", unique.make(f"lat-{tag}-{i}", None)) for i in range(count)]  # key = id: no source
 
     async def body(target: Target, tracker: Tracker, _: AIOKafkaProducer) -> dict[str, Any]:
+        # What the consumer costs with nothing to do: 5 s after warm-up, before the first item.
+        pid = target.procs[0].pid
+        idle0, idle_t0 = cpu_seconds(pid) or 0.0, time.perf_counter()
+        await asyncio.sleep(5.0)
+        idle_cpu = ((cpu_seconds(pid) or 0.0) - idle0) / (time.perf_counter() - idle_t0)
         producer = _producer(linger_ms=0)
         await producer.start()
         sent: dict[str, float] = {}
@@ -572,10 +577,17 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
         wanted = target.out_topics[0]  # search for the worker, the forward topic otherwise
         lat = [tracker.arrivals[k] - sent[k] for k in sent
                if k in tracker.arrivals and tracker.topic_of[k] == wanted and sent[k] - started >= skip_s]  # fmt: skip
+        windows: dict[int, list[float]] = {}  # by the 5 s window each item was sent in: does latency grow?
+        for k, at in sent.items():
+            if k in tracker.arrivals and tracker.topic_of[k] == wanted:
+                windows.setdefault(int((at - started) // 5) * 5, []).append(tracker.arrivals[k] - at)
         return {"rate": rate, "seconds": seconds, "items": count, "complete": complete,
                 "arrived": sum(k in tracker.arrivals for k in sent),
                 "on_search": sum(tracker.topic_of.get(k) == wanted for k in sent),
-                "producer_behind_s": round(behind, 2), "latency": quantiles_ms(lat)}  # fmt: skip
+                "producer_behind_s": round(behind, 2), "idle_cpu_share": round(idle_cpu, 3), "latency": quantiles_ms(lat),
+                "windows_5s": [{"from_s": at, "p50_ms": quantiles_ms(samples)["p50_ms"],
+                                "p99_ms": quantiles_ms(samples)["p99_ms"]} for at, samples in sorted(windows.items())],
+                }  # fmt: skip
 
     return await _measured(kind, body, fetch_wait_ms=fetch_wait_ms)
 

@@ -333,6 +333,11 @@ def render(res: dict[str, Any]) -> str:
         add(f"   latency produce -> search at {lat['rate']:.0f} items/s for {lat['seconds']:.0f} s (unique fresh items, "
             f"{lat['on_search']}/{lat['items']} on search): p50 {q.get('p50_ms')} ms, p90 {q.get('p90_ms')} ms, "
             f"p99 {q.get('p99_ms')} ms, max {q.get('max_ms')} ms   target p99 <= 150 ms: {_ok(q.get('p99_ms'), 150, False)}")  # fmt: skip
+        windows = ", ".join(f"{w['p50_ms']:.0f}/{w['p99_ms']:.0f}" for w in lat.get("windows_5s", []) if "p99_ms" in w)
+        if windows:
+            add(f"   by 5 s window sent in, p50/p99 ms: {windows}")
+        if "idle_cpu_share" in lat:
+            add(f"   the worker idle before the run: {100 * lat['idle_cpu_share']:.1f}% of a core")
         if lat.get("producer_behind_s", 0) > 0.5:
             add(f"   (the producer fell {lat['producer_behind_s']} s behind the schedule: the rate was not held)")
     else:
