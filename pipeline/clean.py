@@ -54,6 +54,11 @@ _Line = tuple[str, bool]
 """One line of text and whether a new paragraph starts with it (a tuple: the stage makes thousands a second)."""
 
 
+def warm_up() -> None:
+    """Pay the one-time costs of cleaning pages (the extractors' set-up) now: a worker calls it as it starts."""
+    _html.warm_up()
+
+
 def _lines(text: str, removed: Counter[str]) -> list[_Line]:
     """Split prepared input into folded lines, extracting text from HTML first."""
     if _html.looks_like_html(text):

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from pipeline import _html, _junk, _text
+from pipeline import clean as clean_module
 from pipeline.clean import clean
 from pipeline.records import Cleaned, Dateline
 
@@ -263,3 +264,11 @@ def test_escaped_indents_mark_paragraphs_only_where_they_stand() -> None:
     body = "\\tFirst paragraph of the story, which is long enough.\nIt goes on here.\n\\tSecond paragraph here."
     assert clean(body).body.split("\n\n")[0].startswith("First paragraph")
     assert "\\t" not in clean(body).body
+
+
+def test_warm_up_builds_the_page_extractors_state_before_the_first_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trafilatura import external  # noqa: PLC0415 - the state the warm-up is for
+
+    monkeypatch.setattr(external, "JT_STOPLIST", None)
+    clean_module.warm_up()
+    assert external.JT_STOPLIST, "jusText's stoplist is built at start-up, not on the first page an item brings"
