@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.decode import public_id
+from pipeline.dedupe import Decision
+from pipeline.prepared import Prepared
 from pipeline.records import Article, DeadLetter, Message
 from pipeline.settings import Settings
-
-if TYPE_CHECKING:
-    from pipeline.dedupe import Decision
-    from pipeline.prepared import Prepared
 
 
 def article(prepared: Prepared, decision: Decision) -> Article:
