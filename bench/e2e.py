@@ -5,6 +5,7 @@ usage:
   python bench/e2e.py throughput --target worker|faust|raw [--workers N] [--items N]
                                  [--stream realistic|copyheavy|synthetic] [--synthetic] [--rss]
   python bench/e2e.py latency    --target worker|faust|raw [--rate R] [--seconds S] [--fetch-wait MS]
+                                 [--roles intake,dedupe]
   python bench/e2e.py memory     [--items N]
 environment: BENCH_BROKER (kafka://127.0.0.1:19292).
 
@@ -545,19 +546,21 @@ def state_dir_usage(workdir: Path) -> dict[str, Any]:
 
 
 async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetch_wait_ms: int | None = None,
-                  skip_s: float = 1.0) -> dict[str, Any]:  # fmt: skip
-    """Unique fresh items at a fixed rate; produce time to arrival on search (or the forward topic)."""
+                  skip_s: float = 1.0, roles: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Unique fresh items at a fixed rate; produce time to arrival on search (or the forward topic).
+
+    ``roles``: one worker process per role (e.g. intake and dedupe), instead of one worker doing both.
+    """
     unique = UniqueItems(seed=5)
     count = int(rate * seconds)
     tag = uuid.uuid4().hex[:6]
     payloads = [(f"lat-{tag}-{i}", unique.make(f"lat-{tag}-{i}", None)) for i in range(count)]  # key = id: no source
 
     async def body(target: Target, tracker: Tracker, _: AIOKafkaProducer) -> dict[str, Any]:
-        # What the consumer costs with nothing to do: 5 s after warm-up, before the first item.
-        pid = target.procs[0].pid
-        idle0, idle_t0 = cpu_seconds(pid) or 0.0, time.perf_counter()
+        # What the consumers cost with nothing to do: 5 s after warm-up, before the first item.
+        idle0, idle_t0 = sum(cpu_seconds(pid) or 0.0 for pid in target.pids()), time.perf_counter()
         await asyncio.sleep(5.0)
-        idle_cpu = ((cpu_seconds(pid) or 0.0) - idle0) / (time.perf_counter() - idle_t0)
+        idle_cpu = (sum(cpu_seconds(pid) or 0.0 for pid in target.pids()) - idle0) / (time.perf_counter() - idle_t0)
         producer = _producer(linger_ms=0)
         await producer.start()
         sent: dict[str, float] = {}
@@ -589,7 +592,7 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
                                 "p99_ms": quantiles_ms(samples)["p99_ms"]} for at, samples in sorted(windows.items())],
                 }  # fmt: skip
 
-    return await _measured(kind, body, fetch_wait_ms=fetch_wait_ms)
+    return await _measured(kind, body, fetch_wait_ms=fetch_wait_ms, workers=len(roles or [None]), roles=roles)
 
 
 async def topic_counts(tag: str) -> dict[str, int]:
@@ -665,6 +668,7 @@ def main() -> None:
     lat.add_argument("--rate", type=float, default=200.0)
     lat.add_argument("--seconds", type=float, default=20.0)
     lat.add_argument("--fetch-wait", type=int, default=None)
+    lat.add_argument("--roles", default=None, help="comma-separated worker roles, e.g. intake,dedupe")
     prof = sub.add_parser("profile")
     prof.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
     prof.add_argument("--items", type=int, default=20_000)
@@ -686,7 +690,13 @@ def main() -> None:
             result = asyncio.run(profile(args.target, payloads, out=Path(args.out)))
         else:
             result = asyncio.run(
-                latency(args.target, rate=args.rate, seconds=args.seconds, fetch_wait_ms=args.fetch_wait)
+                latency(
+                    args.target,
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    fetch_wait_ms=args.fetch_wait,
+                    roles=args.roles.split(",") if args.roles else None,
+                )
             )
     finally:
         kill_leftovers()
