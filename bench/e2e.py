@@ -578,21 +578,21 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
             await producer.stop()
         complete = await tracker.wait_keys(set(sent), 60.0, target)
         wanted = target.out_topics[0]  # search for the worker, the forward topic otherwise
-        lat = [tracker.arrivals[k] - sent[k] for k in sent
-               if k in tracker.arrivals and tracker.topic_of[k] == wanted and sent[k] - started >= skip_s]  # fmt: skip
+        took = {k: tracker.arrivals[k] - at for k, at in sent.items()
+                if k in tracker.arrivals and tracker.topic_of[k] == wanted}  # fmt: skip
+        lat = [took[k] for k in took if sent[k] - started >= skip_s]
         windows: dict[int, list[float]] = {}  # by the 5 s window each item was sent in: does latency grow?
-        for k, at in sent.items():
-            if k in tracker.arrivals and tracker.topic_of[k] == wanted:
-                windows.setdefault(int((at - started) // 5) * 5, []).append(tracker.arrivals[k] - at)
+        for k, seconds_taken in took.items():
+            windows.setdefault(int((sent[k] - started) // 5) * 5, []).append(seconds_taken)
         return {"rate": rate, "seconds": seconds, "items": count, "complete": complete,
                 "arrived": sum(k in tracker.arrivals for k in sent),
                 "on_search": sum(tracker.topic_of.get(k) == wanted for k in sent),
                 "producer_behind_s": round(behind, 2), "idle_cpu_share": round(idle_cpu, 3), "latency": quantiles_ms(lat),
-                "windows_5s": [{"from_s": at, "p50_ms": quantiles_ms(samples)["p50_ms"],
-                                "p99_ms": quantiles_ms(samples)["p99_ms"]} for at, samples in sorted(windows.items())],
+                "windows_5s": [{"from_s": at, "p50_ms": (q := quantiles_ms(samples))["p50_ms"], "p99_ms": q["p99_ms"]}
+                               for at, samples in sorted(windows.items())],
                 }  # fmt: skip
 
-    return await _measured(kind, body, fetch_wait_ms=fetch_wait_ms, workers=len(roles or [None]), roles=roles)
+    return await _measured(kind, body, fetch_wait_ms=fetch_wait_ms, workers=len(roles) if roles else 1, roles=roles)
 
 
 async def topic_counts(tag: str) -> dict[str, int]:

@@ -50,20 +50,6 @@ def quantiles_us(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-class CpuStageTimer(StageTimer):
-    """A ``StageTimer`` on the process's CPU clock (time spent waiting for a core is not counted)."""
-
-    def start(self) -> None:
-        """Begin timing one item."""
-        self._last = time.process_time_ns()
-
-    def lap(self, stage: str) -> None:
-        """Record the CPU time since the previous lap under ``stage``."""
-        now = time.process_time_ns()
-        self.samples[stage].append(now - self._last)
-        self._last = now
-
-
 def _lines(path: str) -> list[tuple[str, int, bytes]]:
     with open(path, "rb") as handle:
         return [(path, n, line.rstrip(b"\r\n")) for n, line in enumerate(handle, 1) if line.strip()]
@@ -102,8 +88,8 @@ def throughput(lines: list[tuple[str, int, bytes]], passes: int) -> dict[str, fl
 
 def stages(lines: list[tuple[str, int, bytes]], clock: str = "wall") -> dict[str, object]:
     """Per-stage latencies (StageTimer) plus the worker-only serialization costs."""
-    timer = CpuStageTimer() if clock == "cpu" else StageTimer()
     now_ns = time.process_time_ns if clock == "cpu" else time.perf_counter_ns
+    timer = StageTimer(now_ns)
     pipeline = offline_pipeline(_settings(), timer)
     to_bytes: list[int] = []
     from_bytes: list[int] = []

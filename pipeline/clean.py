@@ -146,18 +146,15 @@ def _paragraphs(lines: list[_Line], removed: Counter[str]) -> tuple[list[str], l
                 removed[verdict.kind] += 1
                 if verdict.credit:
                     credits.append(verdict.credit)
-            if current:
-                paragraphs.append(" ".join(current))
-                current.clear()
+            _flush(current, paragraphs)
             continue
         if "(" in text:
             without = _junk.strip_trailing_disclaimer(text)
             if without is not None:
                 removed["disclaimer"] += 1
                 text = without
-        if breaks and current:
-            paragraphs.append(" ".join(current))
-            current.clear()
+        if breaks:
+            _flush(current, paragraphs)
         if text:
             current.append(text)
     _flush(current, paragraphs)

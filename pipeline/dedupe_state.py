@@ -216,12 +216,12 @@ class IndexState:
             if entry is None:
                 continue
             self._file(entry.hour, serial)
-            self._bands["d:" + entry.item_id] = u32(serial)
+            packed = u32(serial)
+            self._bands["d:" + entry.item_id] = packed
             if entry.signature is None:
                 continue
-            self._bands["x:" + entry.exact.hex()] = u32(serial)  # the newest, as decide() leaves it
+            self._bands["x:" + entry.exact.hex()] = packed  # the newest, as decide() leaves it
             probe = Fingerprint(exact=entry.exact.hex(), signature=entry.signature, size=entry.size)
-            packed = u32(serial)
             for key in self._band_keys(probe):
                 self._bands[key] = append_serial(self._bands.get(key), packed, self._max_bucket)
         if current is not None:
