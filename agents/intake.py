@@ -4,7 +4,9 @@ Prepared items go to the dedupe stage in batches: one internal message holds the
 (the language's primary subtag) taken together (up to ``intake_batch_items``, waiting at most
 ``intake_batch_ms`` to fill, and no larger than a producer batch), so the internal hop costs one produce and
 one consume per batch instead of per item. A raw message is released for commit only once the broker has
-acknowledged the internal message holding its item, or its dead letter (``agents.delivery``).
+acknowledged the internal message holding its item, or its dead letter (``agents.delivery``). The internal
+messages go out through an ``agents.outbox.Outbox``: a batch's messages are complete when it is handed on, so
+they are sent at once rather than after the producer's linger.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import structlog
 from agents.batches import take_events
 from agents.deadline import Deadline, ItemTimeout
 from agents.delivery import Item
+from agents.outbox import Outbox
 from agents.replay import REPLAY_HEADER
 from agents.wiring import Wiring
 from pipeline.deadletter import dead_letter
@@ -62,6 +65,7 @@ def register(wiring: Wiring) -> Any:
     pipeline, settings, metrics, delivery = wiring.pipeline, wiring.settings, wiring.metrics, wiring.delivery
     prepared_topic = wiring.topics.prepared.get_topic_name()
     bounded = Deadline(settings.item_timeout_seconds)
+    outbox = Outbox(wiring.app.producer._ensure_producer)  # type: ignore[attr-defined] # noqa: SLF001 - aiokafka's
 
     def prepare(event: Any) -> Prepared | DeadLetter:
         """One raw message through the stateless stages."""
@@ -95,12 +99,16 @@ def register(wiring: Wiring) -> Any:
             item = Item([alone], wiring.rejecter(result, stage="intake"), result.item.id)
             batches.add(shard, record, item)
             items.append(item)
+        if not outbox.known(prepared_topic):
+            await outbox.learn(prepared_topic)
         for shard, group in batches.drain():
-            future = await delivery.send(prepared_topic, shard.encode(), pack_batch([record for record, _ in group]))
+            future = outbox.add(prepared_topic, shard.encode(), pack_batch([record for record, _ in group]))
             for _, item in group:
                 item.futures.append(future)
             metrics.child(metrics.items_out, "intake", prepared_topic).inc(len(group))
             metrics.batch_items.observe(len(group))
+        # Sent at once: the batch is complete, and a producer linger would only add to every item's latency.
+        await outbox.flush()
         await delivery.settle(events, items)
 
     @wiring.app.agent(wiring.topics.raw, name="intake")

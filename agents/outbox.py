@@ -75,6 +75,9 @@ class Outbox:
         self._full, self._open = [], {}
         producer = self._producer()
         for topic, partition, slot in ready:
+            # Closed, the batch is complete: the producer sends it at once instead of waiting its linger for
+            # messages that will never come (its sender waits only for batches still open).
+            slot.batch.close()
             try:
                 sent = await producer.send_batch(slot.batch, topic, partition=partition)
             except Exception as error:  # noqa: BLE001 - refused before sending: the batch's messages fail
