@@ -103,6 +103,7 @@ class _Worker(faust.Worker):
         log.info(
             "worker_ready", app_id=settings.app_id, role=settings.worker_role, group=self.wiring.app.conf.id,
             web=f"{settings.web_host}:{settings.web_port}",
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
         )  # fmt: skip
 
 
@@ -131,9 +132,24 @@ def _pages(wiring: Wiring) -> None:
         return web.bytes(generate_latest(wiring.metrics.registry), content_type=_METRICS_CONTENT_TYPE)
 
 
+def use_event_loop(name: str) -> str:
+    """Make ``name`` the event loop of this process's threads (set before Faust creates its loops); returns the
+    loop used. uvloop runs the event loop itself (callbacks, futures, sockets, the wake-ups from Faust's consumer
+    thread) in C; where it cannot be imported, the standard loop is used."""
+    if name == "uvloop":
+        try:
+            import uvloop  # noqa: PLC0415 - optional: not built for every platform
+        except ImportError:
+            log.warning("event_loop_unavailable", wanted="uvloop", using="asyncio")
+            return "asyncio"
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return name
+
+
 def run(settings: Settings) -> None:
     """Run a worker until SIGTERM or SIGINT; offsets of what was processed are committed on the way out."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level of it
+    use_event_loop(settings.event_loop)
     wiring = build(settings)
     worker = _Worker(
         wiring,

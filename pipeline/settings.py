@@ -54,6 +54,8 @@ def parse_bool(name: str, raw: str) -> bool:
 
 WORKER_ROLES: tuple[str, ...] = ("all", "intake", "dedupe")
 """What a worker may run (``NEWSFEED_WORKER_ROLE``)."""
+EVENT_LOOPS: tuple[str, ...] = ("uvloop", "asyncio")
+"""The event loops a worker may run on (``NEWSFEED_EVENT_LOOP``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,9 @@ class Settings:
     """Log level of the service and the libraries under it."""
     log_format: str = "json"
     """``json`` (one JSON object a line) or ``console`` (coloured, for a terminal)."""
+    event_loop: str = "uvloop"
+    """The worker's event loop: ``uvloop`` (2-5% less CPU per item, README "Performance"; the standard loop where
+    uvloop cannot be imported) or ``asyncio``."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Reserved for tests: values that are not read from the environment."""
 
@@ -215,6 +220,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.log_format not in {"json", "console"}:
             raise SettingsError("NEWSFEED_LOG_FORMAT must be json or console")
+        if self.event_loop not in EVENT_LOOPS:
+            raise SettingsError(f"NEWSFEED_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}")
         if self.worker_role not in WORKER_ROLES:
             raise SettingsError(f"NEWSFEED_WORKER_ROLE must be one of {', '.join(WORKER_ROLES)}")
         for name in _AT_LEAST_ONE:

@@ -83,6 +83,13 @@ def test_worker_role_is_one_of_the_known_ones() -> None:
         Settings.from_env({"NEWSFEED_WORKER_ROLE": "both"})
 
 
+def test_event_loop_is_uvloop_unless_told_and_one_of_the_known_ones() -> None:
+    assert Settings.from_env({}).event_loop == "uvloop"
+    assert Settings.from_env({"NEWSFEED_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+    with pytest.raises(SettingsError, match="NEWSFEED_EVENT_LOOP"):
+        Settings.from_env({"NEWSFEED_EVENT_LOOP": "trio"})
+
+
 def test_intake_batches_are_bounded_and_must_wait_a_while() -> None:
     settings = Settings.from_env({"NEWSFEED_INTAKE_BATCH_ITEMS": "32", "NEWSFEED_INTAKE_BATCH_MS": "2.5"})
     assert (settings.intake_batch_items, settings.intake_batch_ms) == (32, 2.5)
