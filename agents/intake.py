@@ -11,6 +11,7 @@ they are sent at once rather than after the producer's linger.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,14 +102,18 @@ def register(wiring: Wiring) -> Any:
             items.append(item)
         if not outbox.known(prepared_topic):
             await outbox.learn(prepared_topic)
+        sent: set[asyncio.Future[Any]] = set()
         for shard, group in batches.drain():
             future = outbox.add(prepared_topic, shard.encode(), pack_batch([record for record, _ in group]))
+            sent.add(future)
             for _, item in group:
                 item.futures.append(future)
             metrics.child(metrics.items_out, "intake", prepared_topic).inc(len(group))
             metrics.batch_items.observe(len(group))
         # Sent at once: the batch is complete, and a producer linger would only add to every item's latency.
         await outbox.flush()
+        for future in sent:  # a refused batch is counted in newsfeed_send_errors_total, as a refused send was
+            future.add_done_callback(metrics.on_sent)
         await delivery.settle(events, items)
 
     @wiring.app.agent(wiring.topics.raw, name="intake")
