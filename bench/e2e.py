@@ -2,12 +2,16 @@
 """End-to-end benchmarks through a real Kafka broker: sustained rate, latency at a fixed rate, scaling, memory.
 
 usage:
-  python bench/e2e.py throughput --target worker|faust|raw [--workers N] [--items N]
+  python bench/e2e.py throughput --target worker|faust|raw|rdkafka|rdkafka-stages [--workers N] [--items N]
                                  [--stream realistic|copyheavy|synthetic] [--synthetic] [--rss]
-  python bench/e2e.py latency    --target worker|faust|raw [--rate R] [--seconds S] [--fetch-wait MS]
+  python bench/e2e.py latency    --target worker|faust|raw|rdkafka|rdkafka-stages [--rate R] [--seconds S]
+                                 [--fetch-wait MS]
                                  [--roles intake,dedupe]
   python bench/e2e.py memory     [--items N]
 environment: BENCH_BROKER (kafka://127.0.0.1:19292).
+Targets: the worker, the forward-only Faust agent, a raw aiokafka loop, and (dev-only extra ``.[peer]``) a
+librdkafka loop forwarding (``rdkafka``) or running the stages in one process (``rdkafka-stages``,
+``bench/peer_rdkafka.py``).
 
 Streams: ``realistic`` (the default) is bench/streams.py's: real text of the dev corpora with fresh ids, ~75% new
 stories and ~25% syndication copies. ``copyheavy`` is the dedupe dev stream repeated with fresh ids (~90% exact
@@ -66,6 +70,8 @@ PYTHON = sys.executable
 NEWSFEED = str(Path(sys.executable).with_name("newsfeed"))
 STREAM = ROOT.parent / "shared/data/dev/dedupe-stream.jsonl"
 PARTITIONS = 4
+PEERS = ("rdkafka", "rdkafka-stages")
+"""Targets of the dev-only peer (``bench/peer_rdkafka.py``): a librdkafka loop forwarding, or running the stages."""
 READY_TIMEOUT = 90.0
 _LIVE: list[subprocess.Popen[bytes]] = []
 
@@ -298,6 +304,9 @@ async def start_target(
                             "--without-web"], env, f"faust{n}")  # fmt: skip
         elif kind == "raw":
             _spawn(target, [PYTHON, str(ROOT / "bench/forward_raw.py")], env, f"raw{n}")
+        elif kind in PEERS:  # the dev-only extra: pip install -e '.[peer]'
+            peer_env = env | {"BENCH_PEER_STAGES": "1" if kind == "rdkafka-stages" else "0"}
+            _spawn(target, [PYTHON, str(ROOT / "bench/peer_rdkafka.py")], peer_env, f"peer{n}")
         else:
             raise ValueError(kind)
     return target
@@ -658,7 +667,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode", required=True)
     t = sub.add_parser("throughput")
-    t.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
+    t.add_argument("--target", default="worker", choices=["worker", "faust", "raw", *PEERS])
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--roles", default=None, help="comma-separated worker roles, e.g. intake,dedupe")
     t.add_argument("--items", type=int, default=20_000)
@@ -667,13 +676,13 @@ def main() -> None:
     t.add_argument("--rss", action="store_true")
     t.add_argument("--timeout", type=float, default=None, help="seconds to wait for all items (60 + items/100)")
     lat = sub.add_parser("latency")
-    lat.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
+    lat.add_argument("--target", default="worker", choices=["worker", "faust", "raw", *PEERS])
     lat.add_argument("--rate", type=float, default=200.0)
     lat.add_argument("--seconds", type=float, default=20.0)
     lat.add_argument("--fetch-wait", type=int, default=None)
     lat.add_argument("--roles", default=None, help="comma-separated worker roles, e.g. intake,dedupe")
     prof = sub.add_parser("profile")
-    prof.add_argument("--target", default="worker", choices=["worker", "faust", "raw"])
+    prof.add_argument("--target", default="worker", choices=["worker", "faust", "raw", *PEERS])
     prof.add_argument("--items", type=int, default=20_000)
     prof.add_argument("--stream", default="realistic", choices=["realistic", "copyheavy", "synthetic"])
     prof.add_argument("--synthetic", action="store_true", help="same as --stream synthetic")
