@@ -42,7 +42,8 @@ def register(wiring: Wiring) -> Any:
         raise ValueError("the dedupe agent needs the dedupe tables")
     alerts_topic = settings.topic("alerts")
     outputs = [settings.topic(name) for name in ("search", "duplicates", "alerts", "deadletter")]
-    outbox = Outbox(wiring.app.producer._ensure_producer)  # type: ignore[attr-defined] # noqa: SLF001 - aiokafka's
+    # Refused batches (outputs and changelog records) are counted in newsfeed_send_errors_total, as refused sends are.
+    outbox = Outbox(wiring.app.producer._ensure_producer, metrics.on_sent)  # type: ignore[attr-defined] # noqa: SLF001
     tables.items.outbox = tables.fired.outbox = outbox
     indexes: dict[int, DedupeIndex] = {}
     stores: dict[int, LocalBands] = {}

@@ -11,7 +11,6 @@ they are sent at once rather than after the producer's linger.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +65,8 @@ def register(wiring: Wiring) -> Any:
     pipeline, settings, metrics, delivery = wiring.pipeline, wiring.settings, wiring.metrics, wiring.delivery
     prepared_topic = wiring.topics.prepared.get_topic_name()
     bounded = Deadline(settings.item_timeout_seconds)
-    outbox = Outbox(wiring.app.producer._ensure_producer)  # type: ignore[attr-defined] # noqa: SLF001 - aiokafka's
+    # A refused batch is counted in newsfeed_send_errors_total (on_sent), as a refused send is.
+    outbox = Outbox(wiring.app.producer._ensure_producer, metrics.on_sent)  # type: ignore[attr-defined] # noqa: SLF001
 
     def prepare(event: Any) -> Prepared | DeadLetter:
         """One raw message through the stateless stages."""
@@ -102,18 +102,14 @@ def register(wiring: Wiring) -> Any:
             items.append(item)
         if not outbox.known(prepared_topic):
             await outbox.learn(prepared_topic)
-        sent: set[asyncio.Future[Any]] = set()
         for shard, group in batches.drain():
             future = outbox.add(prepared_topic, shard.encode(), pack_batch([record for record, _ in group]))
-            sent.add(future)
             for _, item in group:
                 item.futures.append(future)
             metrics.child(metrics.items_out, "intake", prepared_topic).inc(len(group))
             metrics.batch_items.observe(len(group))
         # Sent at once: the batch is complete, and a producer linger would only add to every item's latency.
         await outbox.flush()
-        for future in sent:  # a refused batch is counted in newsfeed_send_errors_total, as a refused send was
-            future.add_done_callback(metrics.on_sent)
         await delivery.settle(events, items)
 
     @wiring.app.agent(wiring.topics.raw, name="intake")

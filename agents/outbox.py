@@ -35,8 +35,14 @@ class _Open:
 class Outbox:
     """Batches per topic partition, sent on ``flush`` (and a full one at the next ``flush``)."""
 
-    def __init__(self, producer: Callable[[], AIOKafkaProducer]) -> None:
+    def __init__(
+        self,
+        producer: Callable[[], AIOKafkaProducer],
+        on_sent: Callable[[asyncio.Future[Any]], None] | None = None,
+    ) -> None:
+        """``on_sent`` is called with each batch's future once it is done (e.g. to count refused batches)."""
         self._producer = producer
+        self._on_sent = on_sent
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
         self._open: dict[tuple[str, int], _Open] = {}
@@ -75,6 +81,8 @@ class Outbox:
         self._full, self._open = [], {}
         producer = self._producer()
         for topic, partition, slot in ready:
+            if self._on_sent is not None:
+                slot.future.add_done_callback(self._on_sent)
             # Closed, the batch is complete: the producer sends it at once instead of waiting its linger for
             # messages that will never come (its sender waits only for batches still open).
             slot.batch.close()

@@ -1,5 +1,5 @@
 """The dedupe agent's outbox against the broker: batched messages land where ``send()`` puts them, once each,
-and a refused batch fails only its own messages' futures."""
+and a refused batch fails only its own messages' futures (and is counted as a send error once)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from agents.delivery import is_own_failure
+from agents.metrics import Metrics
 from agents.outbox import Outbox
 from tests.integration.conftest import read_topic_to_end, set_topic_config
 
@@ -50,7 +51,8 @@ async def test_a_refused_batch_fails_its_own_messages_only(make_stack: Any, prod
         except KafkaError:
             break
         assert time.monotonic() < deadline, "the topic kept taking messages over its max.message.bytes"
-    outbox = Outbox(lambda: producer)
+    metrics = Metrics.create()
+    outbox = Outbox(lambda: producer, metrics.on_sent)
     await outbox.learn(stack.topic("alerts"))
     await outbox.learn(stack.topic("deadletter"))
     refused = [outbox.add(stack.topic("alerts"), b"big", big)]
@@ -58,6 +60,8 @@ async def test_a_refused_batch_fails_its_own_messages_only(make_stack: Any, prod
     await outbox.flush()
 
     results = await asyncio.gather(*refused, *taken, return_exceptions=True)
+    # One refused batch, counted once; the batch the broker took is not an error.
+    assert metrics.registry.get_sample_value("newsfeed_send_errors_total") == 1.0
     assert isinstance(results[0], BaseException)
     assert is_own_failure(results[0])  # so that delivery dead-letters the item, not halts
     assert not any(isinstance(result, BaseException) for result in results[1:])
