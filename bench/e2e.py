@@ -5,8 +5,7 @@ usage:
   python bench/e2e.py throughput --target worker|faust|raw|rdkafka|rdkafka-stages [--workers N] [--items N]
                                  [--stream realistic|copyheavy|synthetic] [--synthetic] [--rss]
   python bench/e2e.py latency    --target worker|faust|raw|rdkafka|rdkafka-stages [--rate R] [--seconds S]
-                                 [--fetch-wait MS]
-                                 [--roles intake,dedupe]
+                                 [--fetch-wait MS] [--roles intake,dedupe]
   python bench/e2e.py memory     [--items N]
 environment: BENCH_BROKER (kafka://127.0.0.1:19292).
 Targets: the worker, the forward-only Faust agent, a raw aiokafka loop, and (dev-only extra ``.[peer]``) a

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,8 @@ from confluent_kafka import Consumer, Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.offline import offline_pipeline
+from agents.offline import offline_pipeline, process_lines
 from agents.wiring import encode
-from pipeline.records import DeadLetter, Origin
-from pipeline.route import dead_letter_message
 from pipeline.settings import Settings
 
 _STOP: list[bool] = []
@@ -38,14 +35,9 @@ def _stages(source: str) -> Any:
     pipeline = offline_pipeline(settings)
     outputs = {settings.topic(name) for name in ("search", "duplicates", "deadletter")}
 
-    def run(value: bytes, partition: int, offset: int) -> tuple[bytes, bytes] | None:
-        now = datetime.now(UTC)
-        prepared = pipeline.prepare(value, Origin(source, partition, offset, False), now)
-        if isinstance(prepared, DeadLetter):
-            messages = [dead_letter_message(prepared, settings)]
-        else:
-            messages = pipeline.settle(prepared, now)
-        for message in messages:
+    def run(value: bytes, offset: int) -> tuple[bytes, bytes] | None:
+        """The item's search, duplicates or dead-letter message, as ``newsfeed process`` makes it."""
+        for message in process_lines(pipeline, iter([(source, offset, value)])):
             topic, key, body = encode(message)
             if topic in outputs:
                 return key, body
@@ -90,7 +82,7 @@ def main() -> None:
                     continue
                 key, value = message.key() or b"", message.value() or b""
                 if stages is not None:
-                    out = stages(value, message.partition(), message.offset())
+                    out = stages(value, message.offset())
                     if out is None:
                         continue
                     key, value = out
