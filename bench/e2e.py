@@ -5,7 +5,7 @@ usage:
   python bench/e2e.py throughput --target worker|faust|raw|rdkafka|rdkafka-stages [--workers N] [--items N]
                                  [--stream realistic|copyheavy|synthetic] [--synthetic] [--rss]
   python bench/e2e.py latency    --target worker|faust|raw|rdkafka|rdkafka-stages [--rate R] [--seconds S]
-                                 [--fetch-wait MS] [--roles intake,dedupe]
+                                 [--fetch-wait MS] [--roles intake,dedupe] [--dump FILE]
   python bench/e2e.py memory     [--items N]
 environment: BENCH_BROKER (kafka://127.0.0.1:19292).
 Targets: the worker, the forward-only Faust agent, a raw aiokafka loop, and (dev-only extra ``.[peer]``) a
@@ -557,10 +557,11 @@ def state_dir_usage(workdir: Path) -> dict[str, Any]:
 
 
 async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetch_wait_ms: int | None = None,
-                  skip_s: float = 1.0, roles: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+                  skip_s: float = 1.0, roles: list[str] | None = None, dump: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Unique fresh items at a fixed rate; produce time to arrival on search (or the forward topic).
 
     ``roles``: one worker process per role (e.g. intake and dedupe), instead of one worker doing both.
+    ``dump``: write every item's ``[seconds after the first send, latency in seconds]`` there, in send order.
     """
     unique = UniqueItems(seed=5)
     count = int(rate * seconds)
@@ -592,6 +593,8 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
         took = {k: tracker.arrivals[k] - at for k, at in sent.items()
                 if k in tracker.arrivals and tracker.topic_of[k] == wanted}  # fmt: skip
         lat = [took[k] for k in took if sent[k] - started >= skip_s]
+        if dump is not None:  # to find what a spike in the tail lines up with
+            await asyncio.to_thread(dump.write_bytes, orjson.dumps(sorted((sent[k] - started, took[k]) for k in took)))
         windows: dict[int, list[float]] = {}  # by the 5 s window each item was sent in: does latency grow?
         for k, seconds_taken in took.items():
             windows.setdefault(int((sent[k] - started) // 5) * 5, []).append(seconds_taken)
@@ -680,6 +683,7 @@ def main() -> None:
     lat.add_argument("--seconds", type=float, default=20.0)
     lat.add_argument("--fetch-wait", type=int, default=None)
     lat.add_argument("--roles", default=None, help="comma-separated worker roles, e.g. intake,dedupe")
+    lat.add_argument("--dump", default=None, help="write [sent at, latency] of every item here (JSON)")
     prof = sub.add_parser("profile")
     prof.add_argument("--target", default="worker", choices=["worker", "faust", "raw", *PEERS])
     prof.add_argument("--items", type=int, default=20_000)
@@ -707,6 +711,7 @@ def main() -> None:
                     seconds=args.seconds,
                     fetch_wait_ms=args.fetch_wait,
                     roles=args.roles.split(",") if args.roles else None,
+                    dump=Path(args.dump) if args.dump else None,
                 )
             )
     finally:

@@ -272,3 +272,15 @@ def test_warm_up_builds_the_page_extractors_state_before_the_first_page(monkeypa
     monkeypatch.setattr(external, "JT_STOPLIST", None)
     clean_module.warm_up()
     assert external.JT_STOPLIST, "jusText's stoplist is built at start-up, not on the first page an item brings"
+
+
+def test_warm_up_builds_the_stoplist_set_justext_classifies_with() -> None:
+    from justext import core as justext_core  # noqa: PLC0415 - the state the warm-up is for
+    from trafilatura import external  # noqa: PLC0415
+
+    justext_core.define_stoplist.cache_clear()
+    clean_module.warm_up()
+    before = justext_core.define_stoplist.cache_info()
+    justext_core.define_stoplist(external.JT_STOPLIST)  # what try_justext asks for on a page's fallback
+    after = justext_core.define_stoplist.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses), "built at start-up, not on the first page"
