@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agents.offline import offline_pipeline, process_lines
 from agents.wiring import encode
+from pipeline import clean
 from pipeline.settings import Settings
 
 _STOP: list[bool] = []
@@ -33,6 +34,7 @@ _STOP: list[bool] = []
 def _stages(source: str) -> Any:
     settings = Settings.from_env({})
     pipeline = offline_pipeline(settings)
+    clean.warm_up()  # as the worker does: the extractors' one-time costs are not an item's
     outputs = {settings.topic(name) for name in ("search", "duplicates", "deadletter")}
 
     def run(value: bytes, offset: int) -> tuple[bytes, bytes] | None:
