@@ -284,3 +284,13 @@ def test_warm_up_builds_the_stoplist_set_justext_classifies_with() -> None:
     justext_core.define_stoplist(external.JT_STOPLIST)  # what try_justext asks for on a page's fallback
     after = justext_core.define_stoplist.cache_info()
     assert (after.hits, after.misses) == (before.hits + 1, before.misses), "built at start-up, not on the first page"
+
+
+def test_the_stoplist_justext_is_handed_keeps_its_hash() -> None:
+    from trafilatura import external  # noqa: PLC0415 - the state the warm-up is for
+
+    clean_module.warm_up()
+    # jusText looks its set up by the stoplist's hash on every page: a tuple's hash walks 150,000 words each time.
+    assert isinstance(external.JT_STOPLIST, frozenset)
+    assert "the" in external.JT_STOPLIST
+    assert len(external.JT_STOPLIST) > 100_000
