@@ -7,7 +7,7 @@ usage:
   python bench/e2e.py latency    --target worker|faust|raw|rdkafka|rdkafka-stages [--rate R] [--seconds S]
                                  [--fetch-wait MS] [--roles intake,dedupe] [--dump FILE]
   python bench/e2e.py memory     [--items N]
-environment: BENCH_BROKER (kafka://127.0.0.1:19292).
+environment: BENCH_BROKER (kafka://127.0.0.1:19292); BENCH_KEEP_TOPICS=1 keeps each run's topics (deleted by default).
 Targets: the worker, the forward-only Faust agent, a raw aiokafka loop, and (dev-only extra ``.[peer]``) a
 librdkafka loop forwarding (``rdkafka``) or running the stages in one process (``rdkafka-stages``,
 ``bench/peer_rdkafka.py``).
@@ -382,6 +382,26 @@ async def stop_target(target: Target) -> None:
         with contextlib.suppress(ValueError):
             _LIVE.remove(proc)
     shutil.rmtree(target.workdir, ignore_errors=True)
+    if not os.environ.get("BENCH_KEEP_TOPICS"):
+        await delete_topics(target.tag)
+
+
+async def delete_topics(tag: str) -> None:
+    """Delete a run's topics (every name holding its tag: its own and Faust's), once its figures are taken.
+
+    Left in place, a broker that serves bench after bench kept them all: after an afternoon, 6,570 partitions and
+    19 GB, and the worker ran 10% slower on it than on a fresh broker. BENCH_KEEP_TOPICS=1 keeps them.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(Settings(broker=broker_url())))
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if tag in t]
+        if names:
+            await admin.delete_topics(names)
+    except Exception as error:  # noqa: BLE001 - the figures are taken; a topic left behind is no failure
+        print(f"bench: could not delete the run's topics ({type(error).__name__}: {error})", file=sys.stderr)
+    finally:
+        await admin.close()
 
 
 def kill_leftovers() -> None:
