@@ -225,6 +225,8 @@ def warm_up() -> None:
     """
     page_text(_WARM_UP_PAGE)
     snippet_text(_WARM_UP_PAGE)
+    if not hasattr(trafilatura_external, "JT_STOPLIST"):  # trafilatura's internals: a release may move them
+        return
     if trafilatura_external.JT_STOPLIST is None:
         trafilatura_external.jt_stoplist_init()
     _stoplist_as_set()
