@@ -136,8 +136,7 @@ def register(wiring: Wiring) -> Any:
         One changelog wait and one flush of outputs serve them all.
         """
         for topic in outputs:
-            if not outbox.known(topic):
-                await outbox.learn(topic)
+            await outbox.learn(topic)
         decided: list[tuple[Item, list[Message]]] = []
         for partition, group in by_partition(events):
             # One partition's events, in order. The tables read and write the partition of Faust's current event,

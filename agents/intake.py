@@ -100,8 +100,7 @@ def register(wiring: Wiring) -> Any:
             item = Item([alone], wiring.rejecter(result, stage="intake"), result.item.id)
             batches.add(shard, record, item)
             items.append(item)
-        if not outbox.known(prepared_topic):
-            await outbox.learn(prepared_topic)
+        await outbox.learn(prepared_topic)
         for shard, group in batches.drain():
             future = outbox.add(prepared_topic, shard.encode(), pack_batch([record for record, _ in group]))
             for _, item in group:

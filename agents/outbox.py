@@ -48,12 +48,8 @@ class Outbox:
         self._open: dict[tuple[str, int], _Open] = {}
         self._full: list[tuple[str, int, _Open]] = []
 
-    def known(self, topic: str) -> bool:
-        """True when ``topic``'s partitions are known, so that ``add`` may place a message by its key."""
-        return topic in self._partitions
-
     async def learn(self, topic: str) -> None:
-        """Fetch ``topic``'s partitions (metadata) once; ``add`` needs them for keyed messages."""
+        """Fetch ``topic``'s partitions (metadata) once, at the first call; ``add`` needs them for keyed messages."""
         if topic not in self._partitions:
             self._partitions[topic] = sorted(await self._producer().partitions_for(topic))
 
@@ -61,7 +57,7 @@ class Outbox:
         """Append one message to its partition's batch; the future is the batch's.
 
         Synchronous, so that a table's changelog hook may call it. Without ``partition`` the topic must be
-        ``known`` (see ``learn``).
+        learnt (see ``learn``).
         """
         if partition is None:
             partitions = self._partitions[topic]
