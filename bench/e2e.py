@@ -44,7 +44,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,13 +235,25 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH"}}
 
 
-async def _create(topics: dict[str, int]) -> None:
+@contextlib.asynccontextmanager
+async def _admin() -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client of the bench's broker, closed on the way out."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(Settings(broker=broker_url())))
-    await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, parts, 1) for name, parts in topics.items()])
+        await admin.start()
+        yield admin
     finally:
         await admin.close()
+
+
+async def _run_topics(admin: AIOKafkaAdminClient, tag: str) -> list[str]:
+    """A run's topics: every name holding its tag (its own and Faust's)."""
+    return [t for t in await admin.list_topics() if tag in t]
+
+
+async def _create(topics: dict[str, int]) -> None:
+    async with _admin() as admin:
+        await admin.create_topics([NewTopic(name, parts, 1) for name, parts in topics.items()])
 
 
 def _spawn(target: Target, argv: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
@@ -320,18 +332,15 @@ def _health(port: int) -> bool:
 
 
 async def _group_stable(app_id: str, members: int) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(Settings(broker=broker_url())))
     try:
-        await admin.start()
-        for description in await admin.describe_consumer_groups([app_id]):
-            for group in description.groups:
-                if group[2] == "Stable" and len(group[5]) == members:
-                    return True
+        async with _admin() as admin:
+            for description in await admin.describe_consumer_groups([app_id]):
+                for group in description.groups:
+                    if group[2] == "Stable" and len(group[5]) == members:
+                        return True
         return False
     except Exception:  # noqa: BLE001 - coordinator not elected yet, group not created yet: not stable
         return False
-    finally:
-        await admin.close()
 
 
 def _check_alive(target: Target) -> None:
@@ -387,21 +396,18 @@ async def stop_target(target: Target) -> None:
 
 
 async def delete_topics(tag: str) -> None:
-    """Delete a run's topics (every name holding its tag: its own and Faust's), once its figures are taken.
+    """Delete a run's topics once its figures are taken.
 
     Left in place, a broker that serves bench after bench kept them all: after an afternoon, 6,570 partitions and
     19 GB, and the worker ran 10% slower on it than on a fresh broker. BENCH_KEEP_TOPICS=1 keeps them.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(Settings(broker=broker_url())))
-    await admin.start()
     try:
-        names = [t for t in await admin.list_topics() if tag in t]
-        if names:
-            await admin.delete_topics(names)
+        async with _admin() as admin:
+            names = await _run_topics(admin, tag)
+            if names:
+                await admin.delete_topics(names)
     except Exception as error:  # noqa: BLE001 - the figures are taken; a topic left behind is no failure
         print(f"bench: could not delete the run's topics ({type(error).__name__}: {error})", file=sys.stderr)
-    finally:
-        await admin.close()
 
 
 def kill_leftovers() -> None:
@@ -631,14 +637,9 @@ async def latency(kind: str, *, rate: float = 200.0, seconds: float = 20.0, fetc
 
 async def topic_counts(tag: str) -> dict[str, int]:
     """Messages written to each topic of a run (sum of end offsets), to count produce calls per item."""
-    servers = bootstrap_servers(Settings(broker=broker_url()))
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if tag in t]
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(*names, bootstrap_servers=servers)
+    async with _admin() as admin:
+        names = await _run_topics(admin, tag)
+    consumer = AIOKafkaConsumer(*names, bootstrap_servers=bootstrap_servers(Settings(broker=broker_url())))
     await consumer.start()
     try:
         parts = [TopicPartition(t, p) for t in names for p in (consumer.partitions_for_topic(t) or ())]
