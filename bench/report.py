@@ -134,11 +134,10 @@ def _repeat(results: dict[str, Any], name: str, skip: set[str], runs: list[tuple
 def _median_run(runs: list[dict[str, Any]], figure: Any) -> dict[str, Any]:
     """The run whose ``figure(run)`` is the median (the lower middle of an even count), with every run's figure
     under ``runs_figure``: a noisy figure (a p99, a two-worker rate) is read as the median of several runs."""
-    scored = [(value, at) for at, run in enumerate(runs) if (value := figure(run)) is not None]
-    if not scored:
-        return runs[-1] | {"runs_figure": [None] * len(runs)}
-    middle = sorted(scored)[(len(scored) - 1) // 2][1]
-    return runs[middle] | {"runs_figure": [figure(run) for run in runs]}
+    values = [figure(run) for run in runs]
+    scored = sorted((value, at) for at, value in enumerate(values) if value is not None)
+    middle = scored[(len(scored) - 1) // 2][1] if scored else len(runs) - 1
+    return runs[middle] | {"runs_figure": values}
 
 
 def spread(runs: list[dict[str, Any]]) -> dict[str, Any]:
